@@ -1,0 +1,53 @@
+package observe
+
+import (
+	"context"
+	"time"
+
+	"github.com/regoresilience/rego/policy"
+)
+
+// AttemptInfo tells an operation which attempt it is running. The engine
+// puts it in the context passed to the operation; read it with
+// [AttemptFromContext].
+type AttemptInfo struct {
+	Key      policy.Key // the operation being called
+	Index    int        // 0-based attempt index within the call, in start order
+	Hedge    bool       // a hedge, running in parallel with an earlier attempt
+	Deadline time.Time  // this attempt's deadline (zero = none)
+}
+
+// AttemptInfoKey is the context key under which the engine stores the
+// current attempt. The stored value is a *AttemptInfo: a pointer boxes into
+// an interface without allocating, so an executor can embed the AttemptInfo
+// in its own per-attempt context and answer Value(AttemptInfoKey{}) with a
+// pointer to it. Readers should use [AttemptFromContext], which also accepts
+// an AttemptInfo stored by value.
+type AttemptInfoKey struct{}
+
+// AttemptFromContext returns the attempt running in ctx. ok is false when
+// ctx is nil or carries no attempt (the code is not running under rego).
+// It does not allocate.
+func AttemptFromContext(ctx context.Context) (AttemptInfo, bool) {
+	if ctx == nil {
+		return AttemptInfo{}, false
+	}
+	v := ctx.Value(AttemptInfoKey{})
+	if p, ok := v.(*AttemptInfo); ok && p != nil {
+		return *p, true
+	}
+	if i, ok := v.(AttemptInfo); ok {
+		return i, true
+	}
+	return AttemptInfo{}, false
+}
+
+// ContextWithAttempt returns a copy of ctx carrying info, for executors that
+// do not build their own context type and for tests of code that reads
+// [AttemptFromContext]. A nil ctx is treated as context.Background().
+func ContextWithAttempt(ctx context.Context, info AttemptInfo) context.Context {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return context.WithValue(ctx, AttemptInfoKey{}, &info)
+}
