@@ -1,0 +1,244 @@
+package keyworker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/puzpuzpuz/xsync/v3"
+
+	"github.com/regoresilience/rego/budget"
+	"github.com/regoresilience/rego/hedge"
+	"github.com/regoresilience/rego/policy"
+	"github.com/regoresilience/rego/scheduler"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxKeys     = 10_000
+	DefaultIdleTimeout = 5 * time.Minute
+	DefaultMailboxSize = 64
+)
+
+// DefaultTracker is the latency tracker of a key with latency-aware hedging:
+// three 10 s windows, 10µs..10s at 2 significant figures (the wheel fires at
+// 1 ms ticks, so finer resolution buys nothing). Latencies past 10 s
+// count as 10 s: a hedge delay that long helps nobody, and the smaller range
+// keeps a hedged key within its 64 KiB (see TestMemoryPerKey).
+var DefaultTracker = hedge.TrackerConfig{Window: 10 * time.Second, Windows: 3, Min: 10 * time.Microsecond, Max: 10 * time.Second, SigFigs: 2}
+
+// ErrInvalidConfig is wrapped by every error NewPool returns.
+var ErrInvalidConfig = errors.New("keyworker: invalid config")
+
+// OverflowKey is the key of the shared worker that serves keys past MaxKeys.
+var OverflowKey = policy.Key{Namespace: "rego", Name: "overflow"}
+
+// Config configures a Pool.
+type Config struct {
+	Scheduler   *scheduler.Scheduler // required: drives the workers' linger timers
+	Clock       scheduler.Clock      // required: the scheduler's clock
+	MaxKeys     int                  // distinct keys with their own worker; default DefaultMaxKeys
+	IdleTimeout time.Duration        // a key unused this long is evicted; default DefaultIdleTimeout
+	MailboxSize int                  // samples a worker buffers, a power of two; default DefaultMailboxSize
+	Tracker     hedge.TrackerConfig  // latency tracker of keys with latency-aware hedging
+	// RetryBudget and HedgeBudget build each key's own default budgets; nil
+	// disables that kind (Worker.Retry / Worker.Hedge stay nil).
+	RetryBudget, HedgeBudget func() budget.Budget
+	Logger                   *slog.Logger // the one-off overflow warning; default slog.Default()
+}
+
+// Pool owns the key workers: it creates them on first use through a lock-free
+// map, caps how many keys get their own worker, and evicts idle ones.
+//
+// Goroutines: one janitor (evicts idle keys; parks while the pool is empty) and
+// one per key whose policy needs latency samples. All are owned by the pool and
+// end on Close, which waits for them.
+type Pool struct {
+	cfg      Config
+	workers  *xsync.MapOf[policy.Key, *Worker]
+	count    atomic.Int64 // workers in the map (may briefly overshoot by racing creators)
+	overflow *Worker
+	warned   atomic.Bool
+
+	stop     chan struct{}
+	janitorC chan struct{} // 1-buffered: a key was created
+	mu       sync.Mutex    // guards closed and wg.Add against Close's wg.Wait
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// NewPool validates cfg and starts the janitor.
+func NewPool(cfg Config) (*Pool, error) {
+	if cfg.Scheduler == nil || cfg.Clock == nil {
+		return nil, fmt.Errorf("%w: a scheduler and its clock are required", ErrInvalidConfig)
+	}
+	if cfg.MaxKeys == 0 {
+		cfg.MaxKeys = DefaultMaxKeys
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MailboxSize == 0 {
+		cfg.MailboxSize = DefaultMailboxSize
+	}
+	if cfg.Tracker == (hedge.TrackerConfig{}) {
+		cfg.Tracker = DefaultTracker
+	}
+	switch {
+	case cfg.MaxKeys < 0:
+		return nil, fmt.Errorf("%w: MaxKeys %d is negative", ErrInvalidConfig, cfg.MaxKeys)
+	case cfg.IdleTimeout < 0:
+		return nil, fmt.Errorf("%w: IdleTimeout %v is negative", ErrInvalidConfig, cfg.IdleTimeout)
+	case cfg.MailboxSize < 2 || cfg.MailboxSize > 1<<16 || cfg.MailboxSize&(cfg.MailboxSize-1) != 0:
+		return nil, fmt.Errorf("%w: MailboxSize %d must be a power of two in [2, 65536]", ErrInvalidConfig, cfg.MailboxSize)
+	}
+	if _, err := hedge.NewTracker(cfg.Tracker, cfg.Clock.Now()); err != nil {
+		return nil, fmt.Errorf("%w: tracker: %w", ErrInvalidConfig, err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Pool{
+		cfg:      cfg,
+		workers:  xsync.NewMapOf[policy.Key, *Worker](),
+		stop:     make(chan struct{}),
+		janitorC: make(chan struct{}, 1),
+	}
+	p.overflow = p.newWorker(OverflowKey)
+	p.spawn(p.janitor)
+	return p, nil
+}
+
+func (p *Pool) newWorker(key policy.Key) *Worker {
+	w := &Worker{pool: p, key: key, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	if p.cfg.RetryBudget != nil {
+		w.Retry = p.cfg.RetryBudget()
+	}
+	if p.cfg.HedgeBudget != nil {
+		w.Hedge = p.cfg.HedgeBudget()
+	}
+	w.used.Store(true)
+	return w
+}
+
+// Lookup returns key's worker if it has one; it never creates one. One
+// lock-free map load.
+func (p *Pool) Lookup(key policy.Key) (*Worker, bool) {
+	w, ok := p.workers.Load(key)
+	if ok {
+		w.touch()
+	}
+	return w, ok
+}
+
+// Get returns key's worker, creating it on first use. Past MaxKeys, new keys get
+// the shared overflow worker and overflow is true; a warning is logged once.
+// The hit path is one lock-free map load.
+func (p *Pool) Get(key policy.Key) (w *Worker, overflow bool) {
+	if w, ok := p.workers.Load(key); ok {
+		w.touch()
+		return w, false
+	}
+	if p.count.Add(1) > int64(p.cfg.MaxKeys) {
+		p.count.Add(-1)
+		if p.warned.CompareAndSwap(false, true) {
+			p.cfg.Logger.Warn("rego: too many distinct policy keys; new keys share one overflow worker with the default policy (keys must be low-cardinality)",
+				"max_keys", p.cfg.MaxKeys, "key", key.String())
+		}
+		return p.Overflow(), true
+	}
+	w, loaded := p.workers.LoadOrCompute(key, func() *Worker { return p.newWorker(key) })
+	if loaded {
+		p.count.Add(-1)
+		w.touch()
+	} else {
+		select {
+		case p.janitorC <- struct{}{}:
+		default:
+		}
+	}
+	return w, false
+}
+
+// Overflow returns the shared worker of keys that get no worker of their own.
+func (p *Pool) Overflow() *Worker {
+	p.overflow.touch()
+	return p.overflow
+}
+
+// Len returns how many keys have their own worker.
+func (p *Pool) Len() int { return p.workers.Size() }
+
+// Close stops the janitor and every worker goroutine and waits for them.
+// Workers stay usable by calls still in flight; their samples are dropped.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	close(p.stop)
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// spawn starts f as a pool-owned goroutine; false once the pool is closed.
+func (p *Pool) spawn(f func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// janitor evicts keys that no call used for IdleTimeout. Every half timeout it
+// sweeps: a key whose used flag is still clear from the previous sweep is
+// evicted, the others have their flag cleared. It parks while the pool is empty.
+func (p *Pool) janitor() {
+	half := p.cfg.IdleTimeout / 2
+	for {
+		if p.workers.Size() == 0 {
+			select {
+			case <-p.janitorC:
+			case <-p.stop:
+				return
+			}
+		}
+		t := p.cfg.Clock.NewTimer(half)
+		select {
+		case <-t.C():
+		case <-p.stop:
+			t.Stop()
+			return
+		}
+		p.sweep()
+	}
+}
+
+// sweep runs one eviction pass.
+func (p *Pool) sweep() {
+	p.workers.Range(func(key policy.Key, w *Worker) bool {
+		if w.used.Swap(false) {
+			return true
+		}
+		p.workers.Compute(key, func(cur *Worker, loaded bool) (*Worker, bool) {
+			if !loaded || cur != w || w.used.Load() {
+				return cur, false // recreated or used again meanwhile: keep
+			}
+			p.count.Add(-1)
+			close(w.stop)
+			return nil, true
+		})
+		return true
+	})
+}

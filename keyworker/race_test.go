@@ -1,0 +1,5 @@
+//go:build race
+
+package keyworker
+
+const raceEnabled = true
