@@ -1,0 +1,168 @@
+package budget
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+)
+
+// RatioConfig configures a [Ratio] budget. See [NewRatio].
+type RatioConfig struct {
+	// Percent of the first attempts seen in the window that may be retried:
+	// 10 means one retry per ten calls. 0 leaves only the floor. Range [0, 1000].
+	Percent float64
+	// MinPerSecond is the floor: MinPerSecond × Window retries are always
+	// allowed per window, however few first attempts there were, so a quiet
+	// key can still retry. Range [0, 1e6].
+	MinPerSecond float64
+	// Window is how long deposits and withdrawals count. Range [10ms, 24h];
+	// zero is an error.
+	Window time.Duration
+	// Now is the clock; nil means time.Now.
+	Now Clock
+}
+
+// Counter indexes in a Ratio's window.
+const (
+	deposits    = 0 // first attempts recorded
+	withdrawals = 1 // permits granted
+)
+
+// Ratio is a retry budget in the shape of Finagle's RetryBudget: over a
+// sliding window, the permits granted may not exceed Percent% of the first
+// attempts recorded plus a floor of MinPerSecond × Window. Concretely a
+// TryAcquire succeeds when, counting the buckets of the current window,
+//
+//	withdrawals + 1 <= Percent/100 × deposits + MinPerSecond × Window.Seconds()
+//
+// where deposits are Record(first=true, _) calls and withdrawals are granted
+// permits. Both expire with their bucket, Window/10 granularity: an event
+// counts for between 9/10 of the window and the whole window. Withdrawals are
+// never refunded, so Release is a no-op, and the outcome passed to Record is
+// ignored: a budget that only refilled on success would lock a recovering
+// backend out of retries.
+//
+// Because each aligned window is itself a sliding window, the retries in it
+// are bounded by its own deposits: a backend failing every call sees at most
+// (1 + Percent/100) × its first attempts + MinPerSecond retries per second,
+// whatever MaxAttempts is.
+//
+// A Ratio is safe for concurrent use, lock-free and allocation-free; see the
+// package comment for the consistency caveat at bucket boundaries. Create it
+// with [NewRatio], [DefaultRetry] or [DefaultHedge]; the zero value is not
+// usable, and a Ratio must not be copied.
+type Ratio struct {
+	pct     float64 // Percent/100; immutable
+	reserve float64 // MinPerSecond × Window.Seconds(); immutable
+	w       window
+	// Lifetime counters, only for Stats.
+	acquired, denied atomic.Uint64
+}
+
+var (
+	_ Budget = (*Ratio)(nil)
+	_ Timed  = (*Ratio)(nil)
+)
+
+// NewRatio validates c and returns a Ratio budget. Errors are [*ConfigError]s
+// joined with errors.Join, each matching errors.Is(err, ErrInvalidConfig).
+func NewRatio(c RatioConfig) (*Ratio, error) {
+	var errs []error
+	errs = checkFloat(errs, "ratio", "Percent", c.Percent, 0, MaxPercent)
+	errs = checkFloat(errs, "ratio", "MinPerSecond", c.MinPerSecond, 0, MaxRate)
+	errs = checkWindow(errs, "ratio", c.Window)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return newRatio(c), nil
+}
+
+// newRatio builds a Ratio from a config known to be valid.
+func newRatio(c RatioConfig) *Ratio {
+	r := &Ratio{
+		pct:     c.Percent / 100,
+		reserve: c.MinPerSecond * c.Window.Seconds(),
+	}
+	r.w.init(c.Now, c.Window)
+	return r
+}
+
+// TryAcquire grants a permit if the window's withdrawals stay within its
+// limit. It never waits. The grant is a compare-and-swap on the current
+// bucket's withdrawal count, conditioned on the limit, so concurrent callers
+// cannot overdraw it.
+func (r *Ratio) TryAcquire() bool { return r.tryAcquire(r.w.epoch()) }
+
+// TryAcquireAt is TryAcquire at a time the caller just read from the
+// budget's Clock (time.Now when it is nil), saving a clock read.
+func (r *Ratio) TryAcquireAt(now time.Time) bool { return r.tryAcquire(r.w.epochAt(now)) }
+
+func (r *Ratio) tryAcquire(e int64) bool {
+	for {
+		s := &r.w.slots[e%numBuckets].c[withdrawals]
+		lap := e / numBuckets
+		limit := r.pct*float64(r.w.sum(deposits, e)) + r.reserve
+		others := r.w.sumOthers(withdrawals, e)
+		old := s.Load()
+		var cur, nw uint64
+		switch ol := wordLap(old); {
+		case ol < lap: // first withdrawal of this bucket's lap
+			nw = pack(lap, 1)
+		case ol == lap:
+			cur, nw = wordCount(old), old+1
+		default: // we stalled for a whole window: catch up with the clock
+			e = r.w.epoch()
+			continue
+		}
+		if cur == countMask || float64(others+cur+1) > limit {
+			r.denied.Add(1)
+			return false
+		}
+		if s.CompareAndSwap(old, nw) {
+			r.acquired.Add(1)
+			return true
+		}
+	}
+}
+
+// Release does nothing: a Ratio's withdrawals expire with their bucket.
+func (r *Ratio) Release() {}
+
+// Record deposits one first attempt; other attempts and the outcome are
+// ignored.
+func (r *Ratio) Record(first, ok bool) {
+	if first {
+		r.w.add(deposits, r.w.epoch())
+	}
+}
+
+// RecordAt is Record at a time the caller just read from the budget's Clock.
+func (r *Ratio) RecordAt(now time.Time, first, ok bool) {
+	if first {
+		r.w.add(deposits, r.w.epochAt(now))
+	}
+}
+
+// RatioStats is a point-in-time view of a [Ratio].
+type RatioStats struct {
+	Acquired, Denied uint64 // TryAcquire results since creation
+	FirstAttempts    uint64 // deposits in the current window
+	Withdrawals      uint64 // permits granted in the current window
+	// Limit is how many withdrawals the current window allows:
+	// Percent/100 × FirstAttempts + MinPerSecond × Window.
+	Limit float64
+}
+
+// Stats returns the budget's counters. Window counts are read bucket by
+// bucket and may be off by the events recorded during the read.
+func (r *Ratio) Stats() RatioStats {
+	e := r.w.epoch()
+	d := r.w.sum(deposits, e)
+	return RatioStats{
+		Acquired:      r.acquired.Load(),
+		Denied:        r.denied.Load(),
+		FirstAttempts: d,
+		Withdrawals:   r.w.sum(withdrawals, e),
+		Limit:         r.pct*float64(d) + r.reserve,
+	}
+}
