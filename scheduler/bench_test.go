@@ -1,0 +1,151 @@
+package scheduler_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/regoresilience/rego/scheduler"
+)
+
+// Benchmarks of the hot path rego uses the scheduler for: arm a timeout (or
+// hedge trigger), then cancel it because the attempt finished first. Each
+// is measured next to its baseline, time.AfterFunc + Timer.Stop, with 0,
+// 100k and 1M other timers pending far in the future (created before the
+// timer is reset, for both). Results and the command are in BENCHMARKS.md.
+
+var pendingCounts = []int{0, 100_000, 1_000_000}
+
+type nopTask struct{}
+
+func (*nopTask) Run() {}
+
+func nop() {}
+
+// measureCPU reports cpu-ns/op next to ns/op: the process CPU time the
+// benchmark consumed per operation, wheel goroutine and GC included. On a
+// shared, noisy machine wall time swings with other load; CPU time much
+// less. Call it right after ResetTimer and run the returned func at the end.
+func measureCPU(b *testing.B) func() {
+	start, ok := processCPU()
+	return func() {
+		end, ok2 := processCPU()
+		if ok && ok2 && b.N > 0 {
+			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
+// benchDelay is the delay of the benchmarked timers: far enough that none
+// fires during a run, near enough to sit in a low level of the wheel.
+const benchDelay = time.Second
+
+// pendingWheel returns a Scheduler with n timers pending an hour or more
+// out. It is created once per sub-benchmark (the function b.Run calls is
+// re-run with growing b.N) and closed when parent finishes.
+func pendingWheel(parent *testing.B, n int) func() *scheduler.Scheduler {
+	var s *scheduler.Scheduler
+	return func() *scheduler.Scheduler {
+		if s != nil {
+			return s
+		}
+		var err error
+		if s, err = scheduler.New(); err != nil {
+			parent.Fatal(err)
+		}
+		parent.Cleanup(func() { s.Close() })
+		task := &nopTask{}
+		for i := range n {
+			s.Schedule(time.Hour+time.Duration(i)*time.Millisecond, task)
+		}
+		return s
+	}
+}
+
+// pendingRuntime does the same for the runtime's timers.
+func pendingRuntime(parent *testing.B, n int) func() {
+	var timers []*time.Timer
+	return func() {
+		if timers != nil {
+			return
+		}
+		timers = make([]*time.Timer, 0, n)
+		for i := range n {
+			timers = append(timers, time.AfterFunc(time.Hour+time.Duration(i)*time.Millisecond, nop))
+		}
+		parent.Cleanup(func() {
+			for _, t := range timers {
+				t.Stop()
+			}
+		})
+	}
+}
+
+// BenchmarkScheduleStop measures one goroutine arming and cancelling timers.
+func BenchmarkScheduleStop(b *testing.B) {
+	for _, n := range pendingCounts {
+		wheel := pendingWheel(b, n)
+		b.Run(fmt.Sprintf("impl=wheel/pending=%d", n), func(b *testing.B) {
+			s := wheel()
+			task := &nopTask{}
+			b.ReportAllocs()
+			b.ResetTimer()
+			defer measureCPU(b)()
+			for range b.N {
+				s.Schedule(benchDelay, task).Stop()
+			}
+		})
+		b.Run(fmt.Sprintf("impl=wheel-func/pending=%d", n), func(b *testing.B) {
+			s := wheel()
+			b.ReportAllocs()
+			b.ResetTimer()
+			defer measureCPU(b)()
+			for range b.N {
+				s.AfterFunc(benchDelay, nop).Stop()
+			}
+		})
+		runtimeTimers := pendingRuntime(b, n)
+		b.Run(fmt.Sprintf("impl=runtime/pending=%d", n), func(b *testing.B) {
+			runtimeTimers()
+			b.ReportAllocs()
+			b.ResetTimer()
+			defer measureCPU(b)()
+			for range b.N {
+				time.AfterFunc(benchDelay, nop).Stop()
+			}
+		})
+	}
+}
+
+// BenchmarkScheduleStopParallel measures GOMAXPROCS goroutines arming and
+// cancelling timers at once: the contended case, where the mailbox head is
+// shared and the runtime's timers are per-P.
+func BenchmarkScheduleStopParallel(b *testing.B) {
+	for _, n := range pendingCounts {
+		wheel := pendingWheel(b, n)
+		b.Run(fmt.Sprintf("impl=wheel/pending=%d", n), func(b *testing.B) {
+			s := wheel()
+			task := &nopTask{}
+			b.ReportAllocs()
+			b.ResetTimer()
+			defer measureCPU(b)()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					s.Schedule(benchDelay, task).Stop()
+				}
+			})
+		})
+		runtimeTimers := pendingRuntime(b, n)
+		b.Run(fmt.Sprintf("impl=runtime/pending=%d", n), func(b *testing.B) {
+			runtimeTimers()
+			b.ReportAllocs()
+			b.ResetTimer()
+			defer measureCPU(b)()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					time.AfterFunc(benchDelay, nop).Stop()
+				}
+			})
+		})
+	}
+}
