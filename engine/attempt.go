@@ -1,0 +1,192 @@
+package engine
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/regoresilience/rego/observe"
+	"github.com/regoresilience/rego/scheduler"
+)
+
+// attemptCtx is the context one attempt runs under. It is the one allocation of
+// the success path, so it does as little as it can up front:
+//
+//   - It carries AttemptInfo by pointer (Value returns &info: no boxing).
+//   - When the attempt has no deadline of its own and cannot be cancelled by rego
+//     (no hedging), Done and Err are the parent's: nothing to arm, nothing to stop.
+//   - Otherwise ("own" mode) the done channel, the deadline timer on the shared
+//     wheel and the watch on the parent are armed lazily, on the first call to Done
+//     or AfterFunc. An op that never asks for Done costs no timer; Err still
+//     reports an expired deadline by reading the clock.
+//
+// Ownership: info, parent and own are written before the op starts and
+// read-only after. err and arm are atomics shared by the op's goroutines, the wheel
+// goroutine (deadline) and the engine (finish, hedge cancel).
+type attemptCtx struct {
+	parent context.Context
+	eng    *Engine
+	info   observe.AttemptInfo // info.Deadline is the effective deadline: min(parent's, call's, attempt's)
+	own    bool                // rego must be able to end this context itself
+
+	err   atomic.Pointer[error]     // set once, by cancel
+	state atomic.Uint32             // attemptRunning, then attemptFinished or attemptLost
+	arm   atomic.Pointer[armedDone] // nil until Done/AfterFunc; finishedArm after finish
+}
+
+// armedDone is what Done arms: an inner cancelable context whose channel is
+// handed out, plus the things to undo when the attempt ends.
+type armedDone struct {
+	ctx        context.Context
+	cancel     context.CancelFunc
+	timer      scheduler.Handle
+	stopParent func() bool
+}
+
+var (
+	errCanceled = context.Canceled
+	errDeadline = context.DeadlineExceeded
+
+	// finishedArm marks an attempt that ended before anyone asked for Done: later
+	// callers get an already-closed channel.
+	finishedArm = func() *armedDone {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return &armedDone{ctx: ctx, cancel: cancel}
+	}()
+)
+
+// errPtr maps a context error to a package-level pointer so that recording it
+// never allocates.
+func errPtr(err error) *error {
+	if err == context.DeadlineExceeded {
+		return &errDeadline
+	}
+	return &errCanceled
+}
+
+func (c *attemptCtx) Deadline() (time.Time, bool) {
+	return c.info.Deadline, !c.info.Deadline.IsZero()
+}
+
+func (c *attemptCtx) Done() <-chan struct{} {
+	if !c.own {
+		return c.parent.Done()
+	}
+	return c.armed().ctx.Done()
+}
+
+func (c *attemptCtx) Err() error {
+	if !c.own {
+		return c.parent.Err()
+	}
+	if e := c.err.Load(); e != nil {
+		return *e
+	}
+	if err := c.parent.Err(); err != nil {
+		c.cancel(errPtr(err))
+		return err
+	}
+	if !c.info.Deadline.IsZero() && !c.eng.clock.Now().Before(c.info.Deadline) {
+		c.cancel(&errDeadline)
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func (c *attemptCtx) Value(key any) any {
+	if _, ok := key.(observe.AttemptInfoKey); ok {
+		return &c.info
+	}
+	return c.parent.Value(key)
+}
+
+// AfterFunc lets context.WithCancel and friends derived from an attempt context
+// propagate cancellation without starting a goroutine per derived context
+// (the standard library checks for this method).
+func (c *attemptCtx) AfterFunc(f func()) func() bool {
+	if !c.own {
+		return context.AfterFunc(c.parent, f)
+	}
+	return context.AfterFunc(c.armed().ctx, f)
+}
+
+// Run is the deadline timer's task: it runs on the wheel goroutine.
+func (c *attemptCtx) Run() { c.cancel(&errDeadline) }
+
+// armed returns the armed done state, arming it on first use. Several goroutines
+// may race here; one wins the CAS and the others undo what they armed.
+func (c *attemptCtx) armed() *armedDone {
+	if a := c.arm.Load(); a != nil {
+		return a
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &armedDone{ctx: ctx, cancel: cancel}
+	if c.err.Load() == nil {
+		if !c.info.Deadline.IsZero() {
+			d := c.info.Deadline.Sub(c.eng.clock.Now())
+			if d <= 0 {
+				c.cancel(&errDeadline)
+			} else if h, err := c.eng.sched.TrySchedule(d, c); err == nil {
+				a.timer = h
+			} else {
+				c.cancel(&errCanceled) // the engine is closed: nothing would ever fire
+			}
+		}
+		if c.parent.Done() != nil {
+			a.stopParent = context.AfterFunc(c.parent, func() { c.cancel(errPtr(c.parent.Err())) })
+		}
+	}
+	if !c.arm.CompareAndSwap(nil, a) {
+		a.release()
+		cancel()
+		return c.arm.Load()
+	}
+	// cancel may have run between our check and the publication: re-check.
+	if c.err.Load() != nil {
+		cancel()
+	}
+	return a
+}
+
+func (a *armedDone) release() {
+	a.timer.Stop()
+	if a.stopParent != nil {
+		a.stopParent()
+	}
+}
+
+// cancel ends the context with err; the first call wins.
+func (c *attemptCtx) cancel(err *error) {
+	if !c.err.CompareAndSwap(nil, err) {
+		return
+	}
+	if a := c.arm.Load(); a != nil {
+		a.cancel()
+	}
+}
+
+// Attempt states: an attempt either returns on its own (finished) or is
+// cancelled first because another attempt settled its round (lost).
+const (
+	attemptRunning = iota
+	attemptFinished
+	attemptLost
+)
+
+// finish is called by the engine when the op has returned: it releases the
+// timer and the parent watch, and ends the context so that work the op left
+// behind sees it done.
+func (c *attemptCtx) finish() {
+	c.state.CompareAndSwap(attemptRunning, attemptFinished)
+	if !c.own {
+		return
+	}
+	c.err.CompareAndSwap(nil, &errCanceled)
+	if c.arm.CompareAndSwap(nil, finishedArm) {
+		return
+	}
+	a := c.arm.Load()
+	a.release()
+	a.cancel()
+}

@@ -1,0 +1,371 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"runtime/debug"
+	"time"
+
+	"github.com/regoresilience/rego/classify"
+	"github.com/regoresilience/rego/keyworker"
+	"github.com/regoresilience/rego/observe"
+	"github.com/regoresilience/rego/policy"
+)
+
+// ErrThrottled is the cause of a call whose first attempt was refused locally by
+// an adaptive throttle named as the policy's retry budget.
+var ErrThrottled = errors.New("rego: throttled by the client-side adaptive throttle")
+
+// StopThrottled is the Error.Reason of a call refused by an adaptive throttle.
+const StopThrottled = "throttled"
+
+// call holds the user's operation; exactly one field is set. Keeping both shapes
+// in one generic struct lets Do and DoValue share the loop without wrapping op in
+// a closure (which would cost an allocation per call).
+type call[T any] struct {
+	opErr func(context.Context) error
+	opVal func(context.Context) (T, error)
+}
+
+func (c *call[T]) invoke(ctx context.Context) (T, error) {
+	if c.opErr != nil {
+		var zero T
+		return zero, c.opErr(ctx)
+	}
+	return c.opVal(ctx)
+}
+
+// panicked carries a recovered panic to the caller's goroutine.
+type panicked struct {
+	value any
+	stack []byte
+}
+
+// invokeSafe runs op and turns a panic into a value, so that the engine can close
+// the timeline and the observers before re-raising it in the caller's goroutine.
+func (c *call[T]) invokeSafe(ctx context.Context) (v T, err error, p *panicked) {
+	defer func() {
+		if r := recover(); r != nil {
+			p = &panicked{value: r, stack: debug.Stack()}
+		}
+	}()
+	v, err = c.invoke(ctx)
+	return v, err, nil
+}
+
+// recorder builds the timeline and feeds the observers. Only the caller's
+// goroutine uses it, which is what serializes the observer calls of one call.
+type recorder struct {
+	tl  *observe.Timeline // nil: nobody asked for one and no observer is installed
+	obs observe.Observer
+	ctx context.Context
+	key policy.Key
+}
+
+func (r *recorder) on() bool { return r.tl != nil }
+
+func (r *recorder) event(ev observe.Event) {
+	if r.tl != nil {
+		r.tl.Events = append(r.tl.Events, ev)
+	}
+}
+
+func (r *recorder) attempt(rec observe.AttemptRecord) {
+	if r.tl == nil {
+		return
+	}
+	r.tl.Attempts = append(r.tl.Attempts, rec)
+	if r.obs != nil {
+		r.obs.OnAttempt(r.ctx, r.key, rec)
+	}
+}
+
+func (r *recorder) finish(end time.Time, err error, ok bool) {
+	if r.tl == nil {
+		return
+	}
+	r.tl.End = end
+	r.tl.FinalErr = err
+	if r.obs == nil {
+		return
+	}
+	if ok {
+		r.obs.OnSuccess(r.ctx, r.tl)
+	} else {
+		r.obs.OnFailure(r.ctx, r.tl)
+	}
+}
+
+// round is the result of one round: a single attempt, or a primary attempt and
+// its hedges. verdict and err are the deciding attempt's (the winner, the
+// aborting one, or the last failure).
+type round[T any] struct {
+	v       T
+	err     error
+	verdict classify.Verdict
+	pan     *panicked
+	started int // attempts started in the round
+}
+
+// callState is what one call's rounds share. It lives on the caller's stack.
+type callState struct {
+	e   *Engine
+	ctx context.Context
+	key policy.Key
+	w   *keyworker.Worker
+	s   *keyworker.Snapshot
+	x   *snapExt
+	p   *policy.Policy
+	// The clock is read only when something needs it (a clock read costs
+	// 20-100ns, the largest part of a fast call): starts for deadlines,
+	// records and samples; ends for records and samples.
+	timed    bool      // read the clock at attempt starts
+	ends     bool      // read the clock at attempt ends
+	deadline time.Time // the call's deadline; zero = none
+	own      bool      // the deadline is the policy's: attempts must end themselves
+}
+
+// attemptDeadline returns the deadline of an attempt starting at start.
+func (cs *callState) attemptDeadline(start time.Time) (time.Time, bool) {
+	d, own := cs.deadline, cs.own
+	if t := cs.p.Retry.AttemptTimeout; t > 0 {
+		if ad := start.Add(t); d.IsZero() || ad.Before(d) {
+			d, own = ad, true
+		}
+	}
+	return d, own
+}
+
+func (cs *callState) now() time.Time {
+	if cs.timed {
+		return cs.e.clock.Now()
+	}
+	return time.Time{}
+}
+
+func (cs *callState) end() time.Time {
+	if cs.ends {
+		return cs.e.clock.Now()
+	}
+	return time.Time{}
+}
+
+// account feeds a finished attempt to the key's budgets and worker.
+func (cs *callState) account(index int, hedge bool, verdict classify.Verdict, start, end time.Time) {
+	ok := verdict.Outcome != classify.Retryable
+	cs.s.RetryBudget.Record(index == 0, ok)
+	if cs.p.Hedge.MaxHedges > 0 {
+		cs.s.HedgeBudget.Record(index == 0, ok)
+	}
+	if cs.x.samples {
+		cs.w.Post(keyworker.Sample{Latency: end.Sub(start), OK: verdict.Outcome == classify.Success, Hedge: hedge})
+	}
+}
+
+// run is the attempt loop. It runs in the caller's goroutine; without hedging it
+// starts no goroutine, takes no lock and allocates only the attempt context.
+func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wantTL bool) (T, *observe.Timeline, error) {
+	var zero T
+	if ctx == nil {
+		return zero, nil, ErrNilContext
+	}
+	if e.closed.Load() {
+		return zero, nil, ErrClosed
+	}
+	w, s := e.snapshot(key)
+	x := s.Ext.(*snapExt)
+	p := &s.Policy
+	hedged := p.Hedge.MaxHedges > 0
+	records := wantTL || e.obs != nil
+	cs := callState{e: e, ctx: ctx, key: key, w: w, s: s, x: x, p: p,
+		timed: records || x.samples || p.Timeout > 0 || p.Retry.AttemptTimeout > 0,
+		ends:  records || x.samples}
+
+	rec := recorder{obs: e.obs, ctx: ctx, key: key}
+	start := cs.now()
+	if wantTL || e.obs != nil {
+		rec.tl = &observe.Timeline{
+			Key: key, Start: start, Pattern: s.Pattern,
+			PolicySource: x.source, PolicyVersion: s.Version,
+		}
+		for _, ev := range x.fallbacks {
+			ev.At = start
+			rec.event(ev)
+		}
+		if e.obs != nil {
+			e.obs.OnStart(ctx, key)
+		}
+	}
+
+	// The call's deadline: the caller's, or the policy's Timeout if earlier.
+	cs.deadline, _ = ctx.Deadline()
+	if p.Timeout > 0 {
+		if d := start.Add(p.Timeout); cs.deadline.IsZero() || d.Before(cs.deadline) {
+			cs.deadline, cs.own = d, true
+		}
+	}
+
+	fail := func(reason string, attempts int, last, cause error) (T, *observe.Timeline, error) {
+		err := &Error{Key: key, Attempts: attempts, Reason: reason, Err: last, Cause: cause}
+		if rec.on() {
+			rec.finish(e.clock.Now(), err, false)
+		}
+		return zero, rec.tl, err
+	}
+
+	if x.admitter != nil && !x.admitter.Admit() {
+		rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: start, Attempt: 0, Name: x.retryName,
+			Detail: "first attempt refused by the adaptive throttle"})
+		return fail(StopThrottled, 0, nil, ErrThrottled)
+	}
+
+	var (
+		n       int           // attempts started so far
+		lastErr error         // the last failed attempt's error
+		wait    time.Duration // the backoff slept before the current round
+		prev    time.Duration // previous backoff, for decorrelated jitter
+		permit  bool          // the current round holds a retry budget permit
+	)
+	for r := 0; ; r++ {
+		if err := ctx.Err(); err != nil {
+			return fail(StopCanceled, n, lastErr, err)
+		}
+		var o round[T]
+		if hedged {
+			o = runHedged(&cs, c, &rec, n, wait)
+		} else {
+			aStart := cs.now()
+			if r == 0 {
+				aStart = start
+			}
+			ad, own := cs.attemptDeadline(aStart)
+			ac := &attemptCtx{parent: ctx, eng: e, own: own,
+				info: observe.AttemptInfo{Key: key, Index: n, Deadline: ad}}
+			o.v, o.err, o.pan = c.invokeSafe(ac)
+			ac.finish()
+			o.started = 1
+			end := cs.end()
+			if o.pan == nil {
+				o.verdict = x.classifier.Classify(ctx, o.err)
+				cs.account(n, false, o.verdict, aStart, end)
+				if rec.on() {
+					rec.attempt(observe.AttemptRecord{Index: n, Start: aStart, End: end, Err: o.err,
+						Outcome: o.verdict.Outcome, Reason: o.verdict.Reason, Backoff: wait})
+				}
+			} else if rec.on() {
+				rec.attempt(observe.AttemptRecord{Index: n, Start: aStart, End: end, Backoff: wait,
+					Outcome: classify.Abort, Reason: "panic"})
+			}
+		}
+		n += o.started
+		if permit {
+			s.RetryBudget.Release()
+			permit = false
+		}
+
+		if o.pan != nil {
+			if rec.on() {
+				now := e.clock.Now()
+				rec.event(observe.Event{Kind: observe.EventPanic, At: now, Attempt: n - 1, Detail: string(o.pan.stack)})
+				rec.finish(now, nil, false)
+			}
+			panic(o.pan.value)
+		}
+		switch o.verdict.Outcome {
+		case classify.Success:
+			if rec.on() {
+				rec.finish(cs.end(), o.err, true)
+			}
+			return o.v, rec.tl, o.err
+		case classify.Abort:
+			if cerr := ctx.Err(); cerr != nil {
+				return fail(StopCanceled, n, o.err, cerr)
+			}
+			if e.closed.Load() && o.verdict.Reason == "closed" {
+				return fail(StopClosed, n, o.err, ErrClosed)
+			}
+			return fail(StopAbort, n, o.err, nil)
+		}
+		lastErr = o.err
+		if r+1 >= p.Retry.MaxAttempts {
+			return fail(StopAttempts, n, lastErr, nil)
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return fail(StopCanceled, n, lastErr, cerr)
+		}
+
+		wait = backoff(&p.Retry, r, prev, e.random)
+		prev = wait
+		if ra := o.verdict.RetryAfter; ra > 0 {
+			ra = min(ra, p.Retry.MaxRetryAfter)
+			wait = max(wait, ra)
+			rec.event(observe.Event{Kind: observe.EventPushback, At: cs.now(), Attempt: n - 1, Duration: ra})
+		}
+		if !cs.deadline.IsZero() {
+			if now := e.clock.Now(); !now.Add(wait).Before(cs.deadline) {
+				rec.event(observe.Event{Kind: observe.EventDeadlineSkip, At: now, Attempt: n,
+					Duration: wait, Detail: "backoff would end past the deadline"})
+				return fail(StopDeadline, n, lastErr, nil)
+			}
+		}
+		if !s.RetryBudget.TryAcquire() {
+			rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: cs.now(), Attempt: n, Name: x.retryName,
+				Detail: "retry refused"})
+			return fail(StopBudget, n, lastErr, nil)
+		}
+		permit = true
+		if err := e.sleep(ctx, wait); err != nil {
+			s.RetryBudget.Release()
+			if err == ErrClosed {
+				return fail(StopClosed, n, lastErr, err)
+			}
+			return fail(StopCanceled, n, lastErr, err)
+		}
+	}
+}
+
+// sleep waits d on the shared wheel. The caller's context and Close win.
+// Waits shorter than two ticks use a timer of their own: the wheel would round
+// them up to whole ticks, which for a sub-millisecond backoff multiplies it.
+func (e *Engine) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	if d < 2*e.sched.Tick() {
+		t := e.clock.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C():
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.done:
+			return ErrClosed
+		}
+	}
+	w := make(wakeup, 1)
+	h, err := e.sched.TrySchedule(d, w)
+	if err != nil {
+		return ErrClosed
+	}
+	select {
+	case <-w:
+		return nil
+	case <-ctx.Done():
+		h.Stop()
+		return ctx.Err()
+	case <-e.done:
+		h.Stop()
+		return ErrClosed
+	}
+}
+
+// wakeup is a Task that signals a waiting goroutine; the send never blocks the wheel.
+type wakeup chan struct{}
+
+func (w wakeup) Run() {
+	select {
+	case w <- struct{}{}:
+	default:
+	}
+}

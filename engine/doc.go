@@ -1,0 +1,50 @@
+// Package engine is rego's executor: the attempt loop, hedging orchestration and
+// the options that wire policies, classifiers, budgets, observers and the clock.
+//
+// # One call
+//
+// Do looks up the key's worker (one lock-free map load), reads its published
+// snapshot (one atomic load; re-resolved only when the provider publishes a new
+// policy version), and runs the op in the caller's goroutine under an attempt
+// context that carries AttemptInfo and the attempt's deadline. The result is
+// classified (Success, Retryable, Abort); a retry first checks the deadline (a
+// retry whose backoff would end past it is not started), then the retry budget
+// (never a wait), then sleeps a jittered backoff on the shared timer wheel — the
+// caller's context and Close always win.
+//
+// The success path starts no goroutine, takes no lock, does not wait for any
+// worker and allocates once: the attempt context. Its done channel and deadline
+// timer are armed only if the op asks for ctx.Done; an op that never does costs
+// neither.
+//
+// # Hedging
+//
+// With Hedge.MaxHedges > 0, each round's primary attempt still runs in the
+// caller's goroutine; the first hedge is armed on the wheel at the key's
+// current hedge delay. If the primary settles first, the round costs one extra
+// allocation and no goroutine. If the timer fires, the hedge runs in a goroutine
+// of its own, charged to the hedge budget; the first success wins, an Abort ends
+// the call, a retryable failure fires the next hedge at once (as gRPC's A6
+// does), and losers are cancelled through their context and recorded as such.
+// When every attempt of a round fails, the retry policy decides about the next
+// round: MaxAttempts counts rounds, MaxHedges bounds the hedges of each round.
+// A hedged primary that ignores its context delays the caller until it returns:
+// ops must honour ctx (they must anyway for timeouts to work).
+//
+// # Ownership
+//
+// An Engine's configuration is read-only after New. Per-key state (snapshot,
+// budgets, latency tracker) belongs to the keyworker pool; the timer wheel to
+// the scheduler. A call's timeline and observer callbacks are produced by the
+// caller's goroutine only, which is what keeps them in order and never
+// concurrent for one call. Hedge goroutines are owned by their round and end
+// when their op returns.
+//
+// # Errors
+//
+// A failed call returns *Error, which wraps the last attempt's error and, when
+// the caller's context or Close ended the call, that cause too, so errors.Is
+// works for both. An op that panics has its timeline and observers finalized,
+// then the panic is re-raised in the caller's goroutine — also when it happened
+// in a hedge goroutine.
+package engine

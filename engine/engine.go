@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+
+	"github.com/regoresilience/rego/budget"
+	"github.com/regoresilience/rego/classify"
+	"github.com/regoresilience/rego/controlplane"
+	"github.com/regoresilience/rego/keyworker"
+	"github.com/regoresilience/rego/observe"
+	"github.com/regoresilience/rego/policy"
+	"github.com/regoresilience/rego/scheduler"
+)
+
+// Engine runs operations under the policy of their key: retries with jittered
+// backoff, timeouts, budgets, hedging, timelines and observers.
+//
+// An Engine is safe for concurrent use; create one per process (or use the rego
+// package's default) and Close it when done. The zero value is not usable: call New.
+type Engine struct {
+	// Read-only after New.
+	clock       scheduler.Clock
+	sched       *scheduler.Scheduler
+	provider    controlplane.Provider
+	obs         observe.Observer // nil when no observer was given
+	classifiers *classify.Registry
+	budgets     *budget.Registry
+	defaults    policy.Policy
+	logger      *slog.Logger
+	missing     FailureMode
+	random      func() uint64
+
+	pool   *keyworker.Pool // the per-key workers: snapshots, budgets, latency trackers
+	coarse *coarseClock    // the key budgets' clock; nil when a clock was injected
+	warned sync.Map        // one-off warnings already logged (message -> struct{})
+
+	closed    atomic.Bool
+	done      chan struct{} // closed by Close: wakes every backoff wait
+	closeOnce sync.Once
+}
+
+// New returns an Engine configured by opts. It starts the shared timer wheel.
+func New(opts ...Option) (*Engine, error) {
+	cfg := config{defaultPolicy: policy.Default().Normalize()}
+	for _, o := range opts {
+		if o == nil {
+			return nil, invalid("nil option")
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	e := &Engine{
+		provider:    cfg.provider,
+		classifiers: classify.NewRegistry(),
+		budgets:     budget.NewRegistry(),
+		defaults:    cfg.defaultPolicy,
+		logger:      cfg.logger,
+		missing:     cfg.missingBudget,
+		random:      cfg.random,
+		done:        make(chan struct{}),
+	}
+	if e.logger == nil {
+		e.logger = slog.Default()
+	}
+	if e.random == nil {
+		e.random = rand.Uint64
+	}
+	for _, nc := range cfg.classifiers {
+		if err := e.classifiers.Register(nc.name, nc.c); err != nil {
+			return nil, invalid("classifier %q: %w", nc.name, err)
+		}
+	}
+	for _, nb := range cfg.budgets {
+		if err := e.budgets.Register(nb.name, nb.b); err != nil {
+			return nil, invalid("budget %q: %w", nb.name, err)
+		}
+	}
+	if e.provider == nil {
+		e.provider = controlplane.NewStatic(nil)
+	} else if le := (*controlplane.LoadError)(nil); errors.As(e.provider.Status().LastError, &le) && le.Origin == controlplane.OriginStatic {
+		// A static provider cannot recover: a typo in code should fail at start.
+		return nil, invalid("static policies: %w", le)
+	}
+	switch len(cfg.observers) {
+	case 0:
+	case 1:
+		e.obs = cfg.observers[0]
+	default:
+		e.obs = observe.Fanout(cfg.observers...)
+	}
+	schedOpts := []scheduler.Option{}
+	if cfg.clock != nil {
+		schedOpts = append(schedOpts, scheduler.WithClock(cfg.clock))
+	}
+	if cfg.tick > 0 {
+		schedOpts = append(schedOpts, scheduler.WithTick(cfg.tick))
+	}
+	sched, err := scheduler.New(schedOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: scheduler: %w", ErrInvalidOption, err)
+	}
+	e.sched = sched
+	e.clock = cfg.clock
+	if e.clock == nil {
+		e.clock = scheduler.SystemClock()
+	}
+	if !cfg.keyBudgetsSet {
+		// With an injected clock the budgets read it exactly, so that tests
+		// driving a FakeClock stay deterministic.
+		now := e.clock.Now
+		if cfg.clock == nil {
+			e.coarse = newCoarseClock(e.clock)
+			now = e.coarse.Now
+		}
+		cfg.retryBudget = func() budget.Budget { return budget.DefaultRetry(now) }
+		cfg.hedgeBudget = func() budget.Budget { return budget.DefaultHedge(now) }
+	}
+	e.pool, err = keyworker.NewPool(keyworker.Config{
+		Scheduler: sched, Clock: e.clock, MaxKeys: cfg.maxKeys, IdleTimeout: cfg.idleTimeout,
+		RetryBudget: cfg.retryBudget, HedgeBudget: cfg.hedgeBudget, Logger: e.logger,
+	})
+	if err != nil {
+		if e.coarse != nil {
+			e.coarse.close()
+		}
+		sched.Close()
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	return e, nil
+}
+
+// Close stops the engine's background goroutines and waits for them. Calls made
+// after Close fail with ErrClosed; calls waiting in a backoff return at once with
+// an error wrapping ErrClosed. Attempts already running are not interrupted.
+// The provider is not closed: its owner closes it. Close is idempotent.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		e.closed.Store(true)
+		close(e.done)
+		e.pool.Close()
+		e.sched.Close()
+		if e.coarse != nil {
+			e.coarse.close()
+		}
+	})
+	return nil
+}
+
+// Do runs op under the policy of key and returns nil on success or an error
+// wrapping the last attempt's error (see Error).
+func (e *Engine) Do(ctx context.Context, key policy.Key, op func(context.Context) error) error {
+	if op == nil {
+		return ErrNilOp
+	}
+	c := call[struct{}]{opErr: op}
+	_, _, err := run(e, ctx, key, &c, false)
+	return err
+}
+
+// DoWithTimeline is Do, and also returns the call's timeline: every attempt,
+// its outcome and timing, and every event (budget denials, fallbacks, hedges).
+func (e *Engine) DoWithTimeline(ctx context.Context, key policy.Key, op func(context.Context) error) (*observe.Timeline, error) {
+	if op == nil {
+		return nil, ErrNilOp
+	}
+	c := call[struct{}]{opErr: op}
+	_, tl, err := run(e, ctx, key, &c, true)
+	return tl, err
+}
+
+// DoValue is Do for an operation that returns a value: it returns the value of
+// the attempt that succeeded.
+func DoValue[T any](e *Engine, ctx context.Context, key policy.Key, op func(context.Context) (T, error)) (T, error) {
+	if op == nil {
+		var zero T
+		return zero, ErrNilOp
+	}
+	c := call[T]{opVal: op}
+	v, _, err := run(e, ctx, key, &c, false)
+	return v, err
+}
+
+// DoValueWithTimeline is DoValue that also returns the call's timeline.
+func DoValueWithTimeline[T any](e *Engine, ctx context.Context, key policy.Key, op func(context.Context) (T, error)) (T, *observe.Timeline, error) {
+	if op == nil {
+		var zero T
+		return zero, nil, ErrNilOp
+	}
+	c := call[T]{opVal: op}
+	return run(e, ctx, key, &c, true)
+}
+
+// warnOnce logs msg at Warn level the first time it is seen.
+func (e *Engine) warnOnce(msg string, args ...any) {
+	if _, loaded := e.warned.LoadOrStore(msg, struct{}{}); !loaded {
+		e.logger.Warn(msg, args...)
+	}
+}

@@ -1,0 +1,379 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/regoresilience/rego/classify"
+	"github.com/regoresilience/rego/keyworker"
+	"github.com/regoresilience/rego/observe"
+	"github.com/regoresilience/rego/policy"
+	"github.com/regoresilience/rego/scheduler"
+)
+
+// ReasonHedgeLost is the AttemptRecord.Reason of an attempt rego cancelled
+// because another attempt of its round decided the call.
+const ReasonHedgeLost = "hedge_lost"
+
+// group is one hedged round: the primary attempt, run by the caller's goroutine,
+// and up to MaxHedges hedges, each in a goroutine of its own.
+//
+// The common case costs one allocation (this struct, which embeds the primary's
+// context and the first hedge timer) and no lock: the caller arms the first
+// hedge timer on the wheel, runs the primary, and if it settles first (phase
+// 0 -> 1) stops the timer. Once a hedge timer fires, or the primary fails
+// retryably (which fires the next hedge at once, as gRPC's A6 does), the round
+// goes to phase 2 and allocates its hedging state, where mu guards the launch
+// state and results come back on a channel.
+//
+// Ownership: the fields above phase are written before the round starts and
+// read-only after. phase and hs are atomics shared by the caller and the wheel.
+// The hedging state is shared by the caller, the wheel (timers) and the hedge
+// goroutines under its mu. Hedge goroutines are owned by the round: each ends
+// when its op returns (rego cancels losers through their context) and its last
+// act is a send on the buffered results channel, which never blocks.
+type group[T any] struct {
+	cs        callState // copy: the group outlives the caller's frame for losers
+	call      call[T]
+	first     int // attempt index of the primary
+	maxHedges int
+	primary   attemptCtx
+	primaryAt time.Time     // the primary's start (zero when the call is not timed)
+	timer1    hedgeTimer[T] // the first hedge's timer; its handle is the caller's alone
+
+	phase atomic.Uint32              // phaseSingle, phaseSettled or phaseHedging
+	hs    atomic.Pointer[hedging[T]] // created on entering phaseHedging
+}
+
+// hedging is a round's state once hedges may run. mu guards every field.
+type hedging[T any] struct {
+	mu       sync.Mutex
+	launched int  // attempts started, primary included
+	stopped  bool // no more launches: the round is decided, or a budget refused
+	decided  bool // an attempt won or aborted; the others were cancelled
+	denied   bool // the hedge budget refused a launch (an event to record)
+	slots    [1 + policy.MaxHedgesLimit]*attemptCtx
+	starts   [1 + policy.MaxHedgesLimit]time.Time
+	timers   [1 + policy.MaxHedgesLimit]hedgeTimer[T] // timers[k] fires hedge k, k >= 2
+	results  chan hedgeResult[T]
+}
+
+// state returns the round's hedging state, creating it on first use. Racing
+// creators (the wheel and the caller) build one each; one wins the CAS.
+func (g *group[T]) state() *hedging[T] {
+	if hs := g.hs.Load(); hs != nil {
+		return hs
+	}
+	hs := &hedging[T]{launched: 1, results: make(chan hedgeResult[T], 2+g.maxHedges)}
+	hs.slots[0], hs.starts[0] = &g.primary, g.primaryAt
+	for i := 2; i <= g.maxHedges; i++ {
+		hs.timers[i] = hedgeTimer[T]{g: g, k: i}
+	}
+	if g.hs.CompareAndSwap(nil, hs) {
+		return hs
+	}
+	return g.hs.Load()
+}
+
+// attempt returns the context of attempt k of the round, nil if not started.
+func (g *group[T]) attempt(k int) *attemptCtx {
+	if k == 0 {
+		return &g.primary
+	}
+	if hs := g.hs.Load(); hs != nil {
+		hs.mu.Lock()
+		defer hs.mu.Unlock()
+		return hs.slots[k]
+	}
+	return nil
+}
+
+const (
+	phaseSingle  = iota // only the primary runs; no hedge timer has fired
+	phaseSettled        // the primary settled before any hedge: the timers are dead
+	phaseHedging        // hedges may run: the slow path under mu
+)
+
+type hedgeTimer[T any] struct {
+	g *group[T]
+	k int
+	h scheduler.Handle
+}
+
+// Run fires hedge k (on the wheel goroutine: it only launches a goroutine).
+func (t *hedgeTimer[T]) Run() {
+	if t.g.enterHedging() {
+		t.g.launch(t.k)
+	}
+}
+
+type hedgeResult[T any] struct {
+	k          int
+	v          T
+	err        error
+	verdict    classify.Verdict
+	pan        *panicked
+	start, end time.Time
+	kick       bool // not an attempt: wakes the coordinator to look at the state again
+}
+
+// enterHedging moves the round to the slow path; false if it already settled.
+func (g *group[T]) enterHedging() bool {
+	for {
+		switch g.phase.Load() {
+		case phaseSettled:
+			return false
+		case phaseHedging:
+			return true
+		default:
+			if g.phase.CompareAndSwap(phaseSingle, phaseHedging) {
+				return true
+			}
+		}
+	}
+}
+
+// launch starts hedge k if it is still wanted. Any number of goroutines may ask
+// for the same k (its timer, a failed attempt); one launches it.
+func (g *group[T]) launch(k int) {
+	hs := g.state()
+	hs.mu.Lock()
+	if hs.stopped || hs.launched != k || k > g.maxHedges {
+		hs.mu.Unlock()
+		return
+	}
+	if !g.cs.s.HedgeBudget.TryAcquire() {
+		hs.stopped, hs.denied = true, true
+		hs.mu.Unlock()
+		hs.results <- hedgeResult[T]{kick: true} // at most once: stopped is now set
+		return
+	}
+	now := g.cs.e.clock.Now()
+	ad, _ := g.cs.attemptDeadline(now)
+	ac := &attemptCtx{parent: g.cs.ctx, eng: g.cs.e, own: true,
+		info: observe.AttemptInfo{Key: g.cs.key, Index: g.first + k, Hedge: true, Deadline: ad}}
+	hs.slots[k], hs.starts[k] = ac, now
+	hs.launched++
+	if k < g.maxHedges {
+		hs.timers[k+1].h = g.cs.e.sched.ScheduleAt(now.Add(g.cs.s.HedgeDelay), &hs.timers[k+1])
+	}
+	hs.mu.Unlock()
+	go g.runHedge(k, ac, now)
+}
+
+// runHedge is a hedge goroutine.
+func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
+	r := hedgeResult[T]{k: k, start: start}
+	r.v, r.err, r.pan = g.call.invokeSafe(ac)
+	ac.finish()
+	r.end = g.cs.e.clock.Now()
+	g.cs.s.HedgeBudget.Release()
+	if r.pan == nil {
+		r.verdict = g.cs.x.classifier.Classify(g.cs.ctx, r.err)
+	}
+	if r.pan != nil || r.verdict.Outcome != classify.Retryable {
+		g.decide(k) // cancel the others now, so a primary stuck in op returns
+	} else if !ac.lost() {
+		g.launchNext()
+	}
+	g.state().results <- r
+}
+
+func (g *group[T]) launchNext() {
+	hs := g.state()
+	hs.mu.Lock()
+	k := hs.launched
+	hs.mu.Unlock()
+	g.launch(k)
+}
+
+// decide makes attempt k the one that settles the round: no more launches, and
+// every other attempt still running is cancelled. The first call wins.
+func (g *group[T]) decide(k int) {
+	hs := g.state()
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.decided {
+		return
+	}
+	hs.decided, hs.stopped = true, true
+	hs.stopTimersLocked(g.maxHedges)
+	for i := 0; i < hs.launched; i++ {
+		if ac := hs.slots[i]; i != k && ac != nil {
+			ac.lose()
+		}
+	}
+}
+
+// stopTimersLocked stops the timers of hedges not yet launched, except the
+// first one, which belongs to the caller.
+func (hs *hedging[T]) stopTimersLocked(maxHedges int) {
+	for i := 2; i <= maxHedges; i++ {
+		hs.timers[i].h.Stop()
+	}
+}
+
+// runHedged runs one hedged round in the caller's goroutine. first is the index
+// of the round's primary attempt, wait the backoff slept before it.
+func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, wait time.Duration) round[T] {
+	g := &group[T]{cs: *cs, call: *c, first: first, maxHedges: cs.p.Hedge.MaxHedges}
+	start := cs.now()
+	ad, _ := cs.attemptDeadline(start)
+	g.primary = attemptCtx{parent: cs.ctx, eng: cs.e, own: true,
+		info: observe.AttemptInfo{Key: cs.key, Index: first, Deadline: ad}}
+	g.timer1 = hedgeTimer[T]{g: g, k: 1}
+	g.primaryAt = start
+	if cs.timed { // schedule from the time already read: one clock read less
+		g.timer1.h = cs.e.sched.ScheduleAt(start.Add(cs.s.HedgeDelay), &g.timer1)
+	} else {
+		g.timer1.h = cs.e.sched.Schedule(cs.s.HedgeDelay, &g.timer1)
+	}
+
+	r := hedgeResult[T]{k: 0, start: start}
+	r.v, r.err, r.pan = c.invokeSafe(&g.primary)
+	g.primary.finish()
+	r.end = cs.end()
+	if r.pan == nil {
+		r.verdict = cs.x.classifier.Classify(cs.ctx, r.err)
+	}
+	settles := r.pan != nil || r.verdict.Outcome != classify.Retryable
+	if settles && g.phase.CompareAndSwap(phaseSingle, phaseSettled) {
+		// The primary settled before any hedge fired: the common, lock-free case.
+		g.timer1.h.Stop()
+		return g.single(rec, r, wait)
+	}
+	g.timer1.h.Stop()
+	g.enterHedging()
+	return g.coordinate(rec, r, wait)
+}
+
+// single records a round that ran only its primary.
+func (g *group[T]) single(rec *recorder, r hedgeResult[T], wait time.Duration) round[T] {
+	g.record(rec, r, wait)
+	return round[T]{v: r.v, err: r.err, verdict: r.verdict, pan: r.pan, started: 1}
+}
+
+// record accounts and records one finished attempt of the round.
+func (g *group[T]) record(rec *recorder, r hedgeResult[T], wait time.Duration) {
+	idx := g.first + r.k
+	ac := g.attempt(r.k)
+	lost := ac != nil && ac.lost()
+	if r.pan == nil && !lost {
+		g.cs.account(idx, r.k > 0, r.verdict, r.start, r.end)
+	}
+	if !rec.on() {
+		return
+	}
+	ar := observe.AttemptRecord{Index: idx, Hedge: r.k > 0, Start: r.start, End: r.end, Err: r.err,
+		Outcome: r.verdict.Outcome, Reason: r.verdict.Reason, Canceled: lost}
+	if r.k == 0 {
+		ar.Backoff = wait
+	}
+	switch {
+	case r.pan != nil:
+		ar.Outcome, ar.Reason = classify.Abort, "panic"
+	case lost:
+		ar.Outcome, ar.Reason = classify.Abort, ReasonHedgeLost
+	}
+	rec.attempt(ar)
+}
+
+// coordinate runs the slow path in the caller's goroutine after the primary
+// returned: it processes results in arrival order until one settles the round,
+// every attempt failed, or the caller gives up. Losers are not waited for.
+func (g *group[T]) coordinate(rec *recorder, first hedgeResult[T], wait time.Duration) round[T] {
+	var (
+		out      round[T]
+		seen     [1 + policy.MaxHedgesLimit]bool
+		fired    = 1 // hedges whose hedge_fired event is recorded, primary included
+		reported int
+	)
+	hs := g.state()
+	note := func() (launched int, stopped, denied bool, ch chan hedgeResult[T]) {
+		hs.mu.Lock()
+		launched, stopped, denied, ch = hs.launched, hs.stopped, hs.denied, hs.results
+		hs.denied = false
+		starts := hs.starts
+		hs.mu.Unlock()
+		for ; fired < launched; fired++ {
+			rec.event(observe.Event{Kind: observe.EventHedgeFired, At: starts[fired], Attempt: g.first + fired})
+		}
+		if denied {
+			rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: g.cs.now(), Attempt: g.first + launched,
+				Name: g.cs.x.hedgeName, Detail: "hedge refused"})
+		}
+		return launched, stopped, denied, ch
+	}
+	process := func(r hedgeResult[T]) bool {
+		seen[r.k] = true
+		reported++
+		note()
+		g.record(rec, r, wait)
+		out.v, out.err, out.verdict, out.pan = r.v, r.err, r.verdict, r.pan
+		if r.pan != nil || r.verdict.Outcome != classify.Retryable {
+			g.decide(r.k)
+			return true
+		}
+		g.launchNext() // a retryable failure fires the next hedge at once
+		return false
+	}
+	finish := func() round[T] {
+		hs.mu.Lock()
+		hs.stopped = true
+		hs.stopTimersLocked(g.maxHedges)
+		launched := hs.launched
+		starts := hs.starts
+		hs.mu.Unlock()
+		out.started = launched
+		now := g.cs.now()
+		for k := 0; k < launched; k++ {
+			if !seen[k] && rec.on() {
+				rec.attempt(observe.AttemptRecord{Index: g.first + k, Hedge: k > 0, Start: starts[k], End: now,
+					Err: context.Canceled, Outcome: classify.Abort, Reason: ReasonHedgeLost, Canceled: true})
+			}
+		}
+		return out
+	}
+
+	if process(first) {
+		return finish()
+	}
+	for {
+		launched, stopped, _, ch := note()
+		if reported == launched && (stopped || launched > g.maxHedges) {
+			return finish() // every attempt failed and no hedge is left to fire
+		}
+		select {
+		case r := <-ch:
+			if r.kick {
+				continue
+			}
+			if process(r) {
+				return finish()
+			}
+		case <-g.cs.ctx.Done():
+			g.decide(-1)
+			out.verdict = classify.Verdict{Outcome: classify.Abort, Reason: classify.ReasonCanceled}
+			return finish()
+		case <-g.cs.e.done:
+			g.decide(-1)
+			out.verdict = classify.Verdict{Outcome: classify.Abort, Reason: "closed"}
+			return finish()
+		}
+	}
+}
+
+// lose cancels an attempt that another attempt's result made useless, unless
+// it already returned: then its own result stands (and is recorded as such).
+func (c *attemptCtx) lose() {
+	if c.state.CompareAndSwap(attemptRunning, attemptLost) {
+		c.cancel(&errCanceled)
+	}
+}
+
+// lost reports whether rego cancelled the attempt before it returned.
+func (c *attemptCtx) lost() bool { return c.state.Load() == attemptLost }
+
+var _ keyworker.Sample // the group reports samples through callState.account

@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/regoresilience/rego/budget"
+	"github.com/regoresilience/rego/classify"
+	"github.com/regoresilience/rego/controlplane"
+	"github.com/regoresilience/rego/observe"
+	"github.com/regoresilience/rego/policy"
+	"github.com/regoresilience/rego/scheduler"
+)
+
+// Option configures an Engine. Options are applied in order by New; an invalid
+// option makes New return an error wrapping ErrInvalidOption.
+type Option func(*config) error
+
+// config is filled by the options and read-only once New returns.
+type config struct {
+	provider      controlplane.Provider
+	observers     []observe.Observer
+	classifiers   []namedClassifier
+	budgets       []namedBudget
+	defaultPolicy policy.Policy
+	clock         scheduler.Clock
+	tick          time.Duration
+	logger        *slog.Logger
+	missingBudget FailureMode
+	random        func() uint64
+	maxKeys       int
+	idleTimeout   time.Duration
+	keyBudgetsSet bool
+	retryBudget   func() budget.Budget
+	hedgeBudget   func() budget.Budget
+}
+
+type namedClassifier struct {
+	name string
+	c    classify.Classifier
+}
+
+type namedBudget struct {
+	name string
+	b    budget.Budget
+}
+
+// FailureMode says what a call does when its policy names a component (a budget)
+// that is not registered. Either way the fallback is recorded on the timeline.
+type FailureMode uint8
+
+const (
+	// FailOpen behaves as if the missing budget always allowed the attempt.
+	FailOpen FailureMode = iota
+	// FailClosed behaves as if the missing budget always refused the attempt.
+	FailClosed
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+}
+
+// WithProvider sets where policies come from. Without it every key runs the
+// default policy (see WithDefaultPolicy).
+func WithProvider(p controlplane.Provider) Option {
+	return func(c *config) error {
+		if p == nil {
+			return invalid("nil provider")
+		}
+		c.provider = p
+		return nil
+	}
+}
+
+// WithObserver adds an observer. It may be given several times; observers are
+// called in the order they were given.
+func WithObserver(o observe.Observer) Option {
+	return func(c *config) error {
+		if o == nil {
+			return invalid("nil observer")
+		}
+		c.observers = append(c.observers, o)
+		return nil
+	}
+}
+
+// WithClassifier registers a classifier under name, for policies that name it in
+// their Classifier field.
+func WithClassifier(name string, cl classify.Classifier) Option {
+	return func(c *config) error {
+		if name == "" || cl == nil {
+			return invalid("classifier needs a name and a non-nil classifier (got %q)", name)
+		}
+		c.classifiers = append(c.classifiers, namedClassifier{name, cl})
+		return nil
+	}
+}
+
+// WithBudget registers a shared budget under name, for policies that name it in
+// their RetryBudget or HedgeBudget field.
+func WithBudget(name string, b budget.Budget) Option {
+	return func(c *config) error {
+		if name == "" || b == nil {
+			return invalid("budget needs a name and a non-nil budget (got %q)", name)
+		}
+		c.budgets = append(c.budgets, namedBudget{name, b})
+		return nil
+	}
+}
+
+// WithDefaultPolicy sets the policy used by keys that no provider pattern matches.
+// Zero fields take rego's conservative defaults (policy.Default).
+func WithDefaultPolicy(p policy.Policy) Option {
+	return func(c *config) error {
+		if err := p.Validate(); err != nil {
+			return invalid("default policy: %w", err)
+		}
+		c.defaultPolicy = p.Normalize()
+		return nil
+	}
+}
+
+// WithClock replaces the system clock, for tests. The scheduler and every
+// deadline and backoff use it.
+func WithClock(clk scheduler.Clock) Option {
+	return func(c *config) error {
+		if clk == nil {
+			return invalid("nil clock")
+		}
+		c.clock = clk
+		return nil
+	}
+}
+
+// WithSchedulerTick sets the timer wheel's tick (default 1ms): timers fire at most
+// about one tick late, never early.
+func WithSchedulerTick(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 || d > time.Second {
+			return invalid("scheduler tick %v: must be in (0, 1s]", d)
+		}
+		c.tick = d
+		return nil
+	}
+}
+
+// WithLogger sets where the engine reports one-off warnings (a missing classifier,
+// too many keys). Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return invalid("nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithMissingBudget sets what a retry or hedge does when its policy names a budget
+// that was never registered (default FailOpen).
+func WithMissingBudget(m FailureMode) Option {
+	return func(c *config) error {
+		if m != FailOpen && m != FailClosed {
+			return invalid("failure mode %d", m)
+		}
+		c.missingBudget = m
+		return nil
+	}
+}
+
+// String returns "fail-open" or "fail-closed".
+func (m FailureMode) String() string {
+	if m == FailClosed {
+		return "fail-closed"
+	}
+	return "fail-open"
+}
+
+// WithMaxKeys caps how many distinct keys get their own worker, budgets and
+// latency tracker (default 10,000). Past it, new keys share one overflow worker
+// running the default policy; a warning is logged once and each such call
+// records a fallback event.
+func WithMaxKeys(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return invalid("max keys %d: must be >= 1", n)
+		}
+		c.maxKeys = n
+		return nil
+	}
+}
+
+// WithIdleTimeout sets how long a key may go unused before its worker (budgets,
+// latency tracker) is evicted; the next call recreates it. Default 5 minutes.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("idle timeout %v: must be > 0", d)
+		}
+		c.idleTimeout = d
+		return nil
+	}
+}
+
+// WithKeyBudgets replaces the budgets every key gets of its own when its policy
+// names none. Each func builds one key's budget; a nil func disables that kind
+// (unlimited retries or hedges, bounded only by the policy). By default a key's
+// retry budget allows 10% of its recent calls plus 10 retries a second, and its
+// hedge budget 10% plus 1 a second (see budget.DefaultRetry, budget.DefaultHedge).
+func WithKeyBudgets(retry, hedge func() budget.Budget) Option {
+	return func(c *config) error {
+		c.keyBudgetsSet = true
+		c.retryBudget, c.hedgeBudget = retry, hedge
+		return nil
+	}
+}

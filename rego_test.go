@@ -1,0 +1,66 @@
+package rego_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/regoresilience/rego"
+	"github.com/regoresilience/rego/engine"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		// The package-level default executor owns a timer goroutine.
+		if e := rego.SetDefault(nil); e != nil {
+			e.Close()
+		}
+	}))
+}
+
+// TestDefaultIsLazyAndSwappable verifies Default creates one executor and
+// SetDefault swaps it.
+func TestDefaultIsLazyAndSwappable(t *testing.T) {
+	d := rego.Default()
+	if d != rego.Default() {
+		t.Fatal("Default returned two executors")
+	}
+	mine := rego.NewDefaultExecutor()
+	if prev := rego.SetDefault(mine); prev != d {
+		t.Fatal("SetDefault did not return the previous executor")
+	}
+	if rego.Default() != mine {
+		t.Fatal("Default is not the one set")
+	}
+	d.Close()
+}
+
+// TestFacade verifies the package-level functions run on the default executor.
+func TestFacade(t *testing.T) {
+	ctx := context.Background()
+	key := rego.ParseKey("svc.Op")
+	if err := rego.Do(ctx, key, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	v, tl, err := rego.DoValueWithTimeline(ctx, key, func(ctx context.Context) (string, error) {
+		info, ok := rego.AttemptFromContext(ctx)
+		if !ok || info.Index != 0 {
+			t.Errorf("AttemptFromContext = %+v, %v", info, ok)
+		}
+		return "v", nil
+	})
+	if v != "v" || err != nil || len(tl.Attempts) != 1 {
+		t.Fatalf("v=%q err=%v", v, err)
+	}
+	sentinel := errors.New("bad request")
+	err = rego.Do(ctx, key, func(context.Context) error { return rego.Permanent(sentinel) })
+	var re *engine.Error
+	if !errors.Is(err, sentinel) || !errors.As(err, &re) || re.Attempts != 1 {
+		t.Fatalf("Permanent: %v", err)
+	}
+	if _, err := rego.NewExecutor(engine.WithObserver(nil)); !errors.Is(err, engine.ErrInvalidOption) {
+		t.Fatalf("NewExecutor with a bad option: %v", err)
+	}
+}
