@@ -1,0 +1,97 @@
+package regohttp
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/regoresilience/rego/classify"
+)
+
+// Reasons reported by Classifier besides "http_<code>" (for example "http_503")
+// and the reasons of classify.Default. They are stable: dashboards and alerts may
+// match on them.
+const (
+	// ReasonNotIdempotent: the request is not idempotent and may have reached
+	// the server, so it is not sent again (see Transport).
+	ReasonNotIdempotent = "http_not_idempotent"
+	// ReasonBodyNotReplayable: the request has a body and no GetBody, so it
+	// cannot be sent again.
+	ReasonBodyNotReplayable = "http_body_not_replayable"
+	// ReasonHedgeSkipped: the policy fired a hedge for a request that must not
+	// be sent twice; the transport sent nothing for it.
+	ReasonHedgeSkipped = "http_hedge_skipped"
+)
+
+var (
+	// ErrHedgeSkipped is the error of a hedge attempt that the transport did
+	// not send because the request must not be sent twice (it is not
+	// idempotent, or its body cannot be replayed). It is never returned by
+	// RoundTrip; it shows on timelines.
+	ErrHedgeSkipped = errors.New("regohttp: hedge not sent: the request must not be sent twice")
+	// ErrBodyNotReplayable is the error of an attempt that had no body to send:
+	// the request has a Body but no GetBody and the body was already used.
+	ErrBodyNotReplayable = errors.New("regohttp: request body cannot be replayed (set Request.GetBody)")
+)
+
+// StatusError is the error of an attempt that got an HTTP response with a
+// status of 400 or more. The Transport returns it to the engine for the
+// classifier to read; RoundTrip itself never returns it: the caller gets the
+// response (see Transport).
+//
+// Code that makes its own HTTP calls under rego can return a StatusError from
+// its operation too, so that Classifier classifies it.
+type StatusError struct {
+	StatusCode int           // e.g. 503
+	Status     string        // e.g. "503 Service Unavailable"; may be empty
+	RetryAfter time.Duration // the Retry-After wait of a 429 or 503 (0 = none)
+	Method     string        // the request's method ("" means GET)
+
+	// resp is the response this error stands for, held by the transport until
+	// the call ends. Written once when the error is made, read by RoundTrip.
+	resp *http.Response
+}
+
+// Error returns e.g. "regohttp: GET: 503 Service Unavailable".
+func (e *StatusError) Error() string {
+	status := e.Status
+	if status == "" {
+		status = strconv.Itoa(e.StatusCode)
+		if t := http.StatusText(e.StatusCode); t != "" {
+			status += " " + t
+		}
+	}
+	method := e.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	return "regohttp: " + method + ": " + status
+}
+
+// NotRetriedError marks the error of an attempt that the Transport will not
+// repeat, whatever its status or error, and says why in Reason
+// (ReasonNotIdempotent or ReasonBodyNotReplayable). Classifier aborts on it with
+// that reason; the transport also marks it classify.Permanent, so
+// classify.Default aborts on it too. errors.Is and errors.As see through it.
+type NotRetriedError struct {
+	Reason string
+	Err    error
+}
+
+// Error returns the wrapped error's text followed by the reason.
+func (e *NotRetriedError) Error() string {
+	msg := "<nil>"
+	if e.Err != nil {
+		msg = e.Err.Error()
+	}
+	return msg + " (not retried: " + e.Reason + ")"
+}
+
+// Unwrap returns the wrapped error.
+func (e *NotRetriedError) Unwrap() error { return e.Err }
+
+// notRetried marks err so that both Classifier and classify.Default abort.
+func notRetried(reason string, err error) error {
+	return classify.Permanent(&NotRetriedError{Reason: reason, Err: err})
+}
