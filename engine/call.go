@@ -231,13 +231,13 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 			return fail(StopCanceled, n, lastErr, err)
 		}
 		var o round[T]
+		aStart := start
+		if r > 0 {
+			aStart = cs.now()
+		}
 		if hedged {
-			o = runHedged(&cs, c, &rec, n, wait)
+			o = runHedged(&cs, c, &rec, n, aStart, wait)
 		} else {
-			aStart := cs.now()
-			if r == 0 {
-				aStart = start
-			}
 			ad, own := cs.attemptDeadline(aStart)
 			ac := &attemptCtx{parent: ctx, eng: e, own: own,
 				info: observe.AttemptInfo{Key: key, Index: n, Deadline: ad}}

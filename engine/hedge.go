@@ -216,10 +216,10 @@ func (hs *hedging[T]) stopTimersLocked(maxHedges int) {
 }
 
 // runHedged runs one hedged round in the caller's goroutine. first is the index
-// of the round's primary attempt, wait the backoff slept before it.
-func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, wait time.Duration) round[T] {
+// of the round's primary attempt, start its start (zero when the call is not
+// timed), wait the backoff slept before it.
+func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start time.Time, wait time.Duration) round[T] {
 	g := &group[T]{cs: *cs, call: *c, first: first, maxHedges: cs.p.Hedge.MaxHedges}
-	start := cs.now()
 	ad, _ := cs.attemptDeadline(start)
 	g.primary = attemptCtx{parent: cs.ctx, eng: cs.e, own: true,
 		info: observe.AttemptInfo{Key: cs.key, Index: first, Deadline: ad}}

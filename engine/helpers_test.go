@@ -92,3 +92,5 @@ func hasEvent(tl *observe.Timeline, k observe.EventKind) bool {
 	}
 	return false
 }
+
+func asError(err error, target **Error) bool { return errors.As(err, target) }
