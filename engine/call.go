@@ -205,7 +205,11 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 		}
 	}
 
+	permit := false // the current round holds a retry budget permit
 	fail := func(reason string, attempts int, last, cause error) (T, *observe.Timeline, error) {
+		if permit {
+			s.RetryBudget.Release()
+		}
 		err := &Error{Key: key, Attempts: attempts, Reason: reason, Err: last, Cause: cause}
 		if rec.on() {
 			rec.finish(e.clock.Now(), err, false)
@@ -224,7 +228,6 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 		lastErr error         // the last failed attempt's error
 		wait    time.Duration // the backoff slept before the current round
 		prev    time.Duration // previous backoff, for decorrelated jitter
-		permit  bool          // the current round holds a retry budget permit
 	)
 	for r := 0; ; r++ {
 		if err := ctx.Err(); err != nil {
@@ -315,7 +318,6 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 		}
 		permit = true
 		if err := e.sleep(ctx, wait); err != nil {
-			s.RetryBudget.Release()
 			if err == ErrClosed {
 				return fail(StopClosed, n, lastErr, err)
 			}
