@@ -19,7 +19,13 @@
 //     exactly one of them wins.
 //
 // Besides these, call sites read and sometimes lower an atomic wake target,
-// the tick by which the wheel goroutine will next look at its mailbox.
+// the tick by which the wheel goroutine will next look at its mailbox (0
+// while it is awake). The wheel publishes its target before it sleeps and
+// then drains the mailbox once more; a call site pushes, then reads the
+// target. So every node is either seen by the wheel before it sleeps or
+// pushed by a call site that sees the target and wakes the wheel when its
+// deadline is earlier: no wake-up is lost, and none is sent while the
+// wheel is awake or already due to wake in time.
 //
 // # Life of a node
 //

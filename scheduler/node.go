@@ -11,7 +11,7 @@ import (
 // for, and a recycled node has moved on to a later generation, so a stale
 // Stop's compare-and-swap can never match it.
 const (
-	stateFree    uint64 = 0 // in the pool, or never used
+	stateFree    uint64 = 0 // never scheduled (a free node keeps its last state)
 	statePending uint64 = 1 // scheduled: the only state Stop or the wheel may leave
 	stateFired   uint64 = 2 // the wheel won: the task ran (or is running)
 	stateStopped uint64 = 3 // Stop won: the task will never run
@@ -88,7 +88,7 @@ func newChain() *node {
 	var head *node
 	for i := range chainLen {
 		n := &node{next: head}
-		n.state.Store(uint64(wakeBatch-1+i*(wakeBatch/chainLen)) << genShift)
+		n.state.Store(uint64(wakeBatch-1+i*(wakeBatch/chainLen))<<genShift | stateFree)
 		head = n
 	}
 	return head

@@ -98,6 +98,8 @@ type cacheLinePad [128]byte
 // and cancel short tasks on it cheaply, and one goroutine (the wheel
 // goroutine, started by New) runs them when due. Every method is safe for
 // concurrent use. See the package documentation for the model.
+//
+// Create one with New; a nil or zero Scheduler acts as a closed one.
 type Scheduler struct {
 	_ cacheLinePad
 	// head is the mailbox: a Treiber stack of nodes pushed by call sites
@@ -171,11 +173,22 @@ func newScheduler(opts ...Option) (*Scheduler, error) {
 	return s, nil
 }
 
-// Now returns the scheduler clock's current time.
-func (s *Scheduler) Now() time.Time { return s.clock.Now() }
+// Now returns the scheduler clock's current time (time.Now for a nil or
+// zero Scheduler).
+func (s *Scheduler) Now() time.Time {
+	if s == nil || s.clock == nil {
+		return time.Now()
+	}
+	return s.clock.Now()
+}
 
-// Tick returns the wheel's resolution.
-func (s *Scheduler) Tick() time.Duration { return s.tick }
+// Tick returns the wheel's resolution (0 for a nil or zero Scheduler).
+func (s *Scheduler) Tick() time.Duration {
+	if s == nil {
+		return 0
+	}
+	return s.tick
+}
 
 // Schedule runs t on the wheel goroutine once d has elapsed, and returns a
 // Handle that can stop it. The deadline is rounded up to a tick boundary and
@@ -245,12 +258,13 @@ func (s *Scheduler) AfterFunc(d time.Duration, f func()) Handle {
 }
 
 // Close stops the wheel goroutine and waits for it to exit. Pending tasks
-// never run, and later Schedule calls return the zero Handle without running
-// their task. Close is idempotent and always returns nil. It must not be
-// called from a Task: it would wait for itself.
+// never run (the first Stop on one of their Handles still reports true),
+// and later Schedule calls return the zero Handle without running their
+// task. Close is idempotent and always returns nil. It must not be called
+// from a Task: it would wait for itself.
 func (s *Scheduler) Close() error {
-	if s == nil {
-		return nil
+	if s == nil || s.exited == nil {
+		return nil // nil or zero Scheduler: nothing runs
 	}
 	if s.closed.CompareAndSwap(false, true) {
 		close(s.done)
@@ -263,8 +277,8 @@ func (s *Scheduler) check(t Task) error {
 	if t == nil {
 		return ErrNilTask
 	}
-	if s == nil || s.closed.Load() {
-		return ErrClosed
+	if s == nil || s.clock == nil || s.closed.Load() {
+		return ErrClosed // a nil or zero Scheduler acts closed
 	}
 	return nil
 }

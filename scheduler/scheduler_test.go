@@ -423,6 +423,13 @@ func TestClose(t *testing.T) {
 	if err := nilS.Close(); err != nil {
 		t.Errorf("nil Scheduler Close = %v", err)
 	}
+	var zero scheduler.Scheduler
+	if _, err := zero.TrySchedule(0, late); !errors.Is(err, scheduler.ErrClosed) {
+		t.Errorf("zero Scheduler TrySchedule = %v", err)
+	}
+	if err := zero.Close(); err != nil {
+		t.Errorf("zero Scheduler Close = %v", err)
+	}
 }
 
 // TestZeroAllocs verifies Schedule+Stop and AfterFunc+Stop allocate nothing
