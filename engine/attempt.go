@@ -34,13 +34,47 @@ type attemptCtx struct {
 	arm   atomic.Pointer[armedDone] // nil until Done/AfterFunc; finishedArm after finish
 }
 
-// armedDone is what Done arms: an inner cancelable context whose channel is
-// handed out, plus the things to undo when the attempt ends.
+// armedDone is what Done arms: the done channel handed out, plus the things to
+// undo when the attempt ends. A derived context's AfterFunc needs a real
+// context to hang on, so that one (inner) is made only when asked for.
 type armedDone struct {
-	ctx        context.Context
-	cancel     context.CancelFunc
+	done       chan struct{}
+	closed     atomic.Bool // done is closed (the first closer wins)
+	inner      atomic.Pointer[innerCtx]
 	timer      scheduler.Handle
 	stopParent func() bool
+}
+
+type innerCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// close closes the done channel once, and the inner context if there is one.
+func (a *armedDone) close() {
+	if !a.closed.CompareAndSwap(false, true) {
+		return
+	}
+	close(a.done)
+	if in := a.inner.Load(); in != nil {
+		in.cancel()
+	}
+}
+
+// innerCtx returns a context that ends with a, creating it on first use.
+func (a *armedDone) innerCtx() context.Context {
+	if in := a.inner.Load(); in != nil {
+		return in.ctx
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if !a.inner.CompareAndSwap(nil, &innerCtx{ctx, cancel}) {
+		cancel()
+		return a.inner.Load().ctx
+	}
+	if a.closed.Load() { // close may have run before the publication
+		cancel()
+	}
+	return ctx
 }
 
 var (
@@ -50,9 +84,9 @@ var (
 	// finishedArm marks an attempt that ended before anyone asked for Done: later
 	// callers get an already-closed channel.
 	finishedArm = func() *armedDone {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		return &armedDone{ctx: ctx, cancel: cancel}
+		a := &armedDone{done: make(chan struct{})}
+		a.close()
+		return a
 	}()
 )
 
@@ -73,7 +107,7 @@ func (c *attemptCtx) Done() <-chan struct{} {
 	if !c.own {
 		return c.parent.Done()
 	}
-	return c.armed().ctx.Done()
+	return c.armed().done
 }
 
 func (c *attemptCtx) Err() error {
@@ -108,7 +142,7 @@ func (c *attemptCtx) AfterFunc(f func()) func() bool {
 	if !c.own {
 		return context.AfterFunc(c.parent, f)
 	}
-	return context.AfterFunc(c.armed().ctx, f)
+	return context.AfterFunc(c.armed().innerCtx(), f)
 }
 
 // Run is the deadline timer's task: it runs on the wheel goroutine.
@@ -120,8 +154,7 @@ func (c *attemptCtx) armed() *armedDone {
 	if a := c.arm.Load(); a != nil {
 		return a
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a := &armedDone{ctx: ctx, cancel: cancel}
+	a := &armedDone{done: make(chan struct{})}
 	if c.err.Load() == nil {
 		if !c.info.Deadline.IsZero() {
 			d := c.info.Deadline.Sub(c.eng.clock.Now())
@@ -139,12 +172,11 @@ func (c *attemptCtx) armed() *armedDone {
 	}
 	if !c.arm.CompareAndSwap(nil, a) {
 		a.release()
-		cancel()
 		return c.arm.Load()
 	}
 	// cancel may have run between our check and the publication: re-check.
 	if c.err.Load() != nil {
-		cancel()
+		a.close()
 	}
 	return a
 }
@@ -162,7 +194,7 @@ func (c *attemptCtx) cancel(err *error) {
 		return
 	}
 	if a := c.arm.Load(); a != nil {
-		a.cancel()
+		a.close()
 	}
 }
 
@@ -188,5 +220,5 @@ func (c *attemptCtx) finish() {
 	}
 	a := c.arm.Load()
 	a.release()
-	a.cancel()
+	a.close()
 }

@@ -1,0 +1,81 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestAttemptCtxDerived verifies contexts derived from an attempt context end
+// with it (through AfterFunc, without a goroutine per derived context), whether
+// derived before or after the attempt ends.
+func TestAttemptCtxDerived(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := fixed(1, time.Millisecond)
+		p.Retry.AttemptTimeout = 50 * time.Millisecond
+		e := newEngine(t, withPolicy(p))
+		var derived context.Context
+		var cancelDerived context.CancelFunc
+		defer func() { cancelDerived() }()
+		err := e.Do(context.Background(), key, func(ctx context.Context) error {
+			d, cancel := context.WithCancel(ctx)
+			defer cancel()
+			derived, cancelDerived = context.WithCancel(ctx) // must end with its parent: checked below
+			<-d.Done()
+			return d.Err()
+		})
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v", err)
+		}
+		synctest.Wait() // AfterFunc propagation runs in a goroutine of its own
+		select {
+		case <-derived.Done():
+		default:
+			t.Fatal("a context derived from a finished attempt is not done")
+		}
+	})
+}
+
+// TestAttemptCtxParentCancel verifies a caller's cancel reaches an attempt that
+// has a deadline of its own, through Done and Err.
+func TestAttemptCtxParentCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := fixed(1, time.Millisecond)
+		p.Retry.AttemptTimeout = time.Hour
+		e := newEngine(t, withPolicy(p))
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			<-time.After(10 * time.Millisecond)
+			cancel()
+		}()
+		err := e.Do(ctx, key, func(ctx context.Context) error {
+			<-ctx.Done()
+			if !errors.Is(ctx.Err(), context.Canceled) {
+				t.Errorf("attempt Err = %v", ctx.Err())
+			}
+			return ctx.Err()
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestAttemptCtxAfterFinish verifies Done asked after the attempt ended is closed.
+func TestAttemptCtxAfterFinish(t *testing.T) {
+	p := fixed(1, time.Millisecond)
+	p.Retry.AttemptTimeout = time.Hour
+	e := newEngine(t, withPolicy(p))
+	var kept context.Context
+	e.Do(context.Background(), key, func(ctx context.Context) error { kept = ctx; return nil })
+	select {
+	case <-kept.Done():
+	default:
+		t.Fatal("Done of a finished attempt is not closed")
+	}
+	if kept.Err() == nil {
+		t.Fatal("Err of a finished attempt is nil")
+	}
+}
