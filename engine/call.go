@@ -270,7 +270,7 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 			if rec.on() {
 				now := e.clock.Now()
 				rec.event(observe.Event{Kind: observe.EventPanic, At: now, Attempt: n - 1, Detail: string(o.pan.stack)})
-				rec.finish(now, nil, false)
+				rec.finish(now, &PanicError{Value: o.pan.value, Stack: o.pan.stack}, false)
 			}
 			panic(o.pan.value)
 		}
@@ -322,6 +322,14 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 				return fail(StopClosed, n, lastErr, err)
 			}
 			return fail(StopCanceled, n, lastErr, err)
+		}
+		// The wheel may wake up to a tick late: never start past the deadline.
+		if !cs.deadline.IsZero() {
+			if now := e.clock.Now(); !now.Before(cs.deadline) {
+				rec.event(observe.Event{Kind: observe.EventDeadlineSkip, At: now, Attempt: n,
+					Detail: "the backoff ended at the deadline"})
+				return fail(StopDeadline, n, lastErr, nil)
+			}
 		}
 	}
 }

@@ -74,3 +74,14 @@ func (e *Error) Unwrap() []error {
 	}
 	return nil
 }
+
+// PanicError is the FinalErr of the timeline of a call whose op panicked. The
+// panic itself is re-raised in the caller's goroutine after the observers ran;
+// this value only lets a timeline (and OnFailure) say what happened.
+type PanicError struct {
+	Value any    // what the op passed to panic
+	Stack []byte // the panicking goroutine's stack
+}
+
+// Error reports the panic value.
+func (e *PanicError) Error() string { return fmt.Sprintf("rego: op panicked: %v", e.Value) }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -333,6 +334,12 @@ func (g *group[T]) coordinate(rec *recorder, first hedgeResult[T], wait time.Dur
 				rec.attempt(observe.AttemptRecord{Index: g.first + k, Hedge: k > 0, Start: starts[k], End: now,
 					Err: context.Canceled, Outcome: classify.Abort, Reason: ReasonHedgeLost, Canceled: true})
 			}
+		}
+		if rec.on() {
+			// Observers saw the round's attempts as they ended; the timeline
+			// keeps them in start order.
+			round := rec.tl.Attempts[len(rec.tl.Attempts)-launched:]
+			sort.SliceStable(round, func(i, j int) bool { return round[i].Index < round[j].Index })
 		}
 		return out
 	}
