@@ -64,7 +64,9 @@ func NewExecutor(opts ...Option) (*Executor, error) { return engine.New(opts...)
 var defaultExecutor atomic.Pointer[Executor]
 
 // Default returns the executor used by the package-level functions, creating a
-// NewDefaultExecutor on first use.
+// NewDefaultExecutor on first use. Like every executor it owns background
+// goroutines (the timer wheel, the key janitor); a test that checks for leaked
+// goroutines should end with rego.SetDefault(nil) and Close what it returns.
 func Default() *Executor {
 	if e := defaultExecutor.Load(); e != nil {
 		return e
