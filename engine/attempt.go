@@ -145,8 +145,16 @@ func (c *attemptCtx) AfterFunc(f func()) func() bool {
 	return context.AfterFunc(c.armed().innerCtx(), f)
 }
 
-// Run is the deadline timer's task: it runs on the wheel goroutine.
-func (c *attemptCtx) Run() { c.cancel(&errDeadline) }
+// Run is the deadline timer's task: it runs on the wheel goroutine. It also
+// runs, early, when the engine shuts its wheel down: the attempt is then
+// cancelled rather than left without a deadline.
+func (c *attemptCtx) Run() {
+	if c.eng.closed.Load() && c.eng.clock.Now().Before(c.info.Deadline) {
+		c.cancel(&errCanceled)
+		return
+	}
+	c.cancel(&errDeadline)
+}
 
 // armed returns the armed done state, arming it on first use. Several goroutines
 // may race here; one wins the CAS and the others undo what they armed.

@@ -290,6 +290,9 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 			return fail(StopAbort, n, o.err, nil)
 		}
 		lastErr = o.err
+		if e.closed.Load() { // a hedged round cut short by Close ends here too
+			return fail(StopClosed, n, lastErr, ErrClosed)
+		}
 		if r+1 >= p.Retry.MaxAttempts {
 			return fail(StopAttempts, n, lastErr, nil)
 		}

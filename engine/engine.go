@@ -137,15 +137,19 @@ func New(opts ...Option) (*Engine, error) {
 }
 
 // Close stops the engine's background goroutines and waits for them. Calls made
-// after Close fail with ErrClosed; calls waiting in a backoff return at once with
-// an error wrapping ErrClosed. Attempts already running are not interrupted.
+// after Close fail with ErrClosed; calls waiting in a backoff or for a hedge
+// return at once with an error wrapping ErrClosed, and start no further attempt.
+// Attempts already running that have a deadline (and watch their context) are
+// cancelled; the others run to their end.
 // The provider is not closed: its owner closes it. Close is idempotent.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
 		close(e.done)
 		e.pool.Close()
-		e.sched.Close()
+		// Shutdown, not Close: the deadline timers of attempts still running
+		// must fire (they cancel those attempts) rather than vanish.
+		e.sched.Shutdown()
 		if e.coarse != nil {
 			e.coarse.close()
 		}

@@ -145,13 +145,21 @@ func (g *group[T]) launch(k int) {
 		hs.mu.Unlock()
 		return
 	}
+	now := g.cs.e.clock.Now()
+	// No attempt starts once the caller gave up, the executor closed or the
+	// call's deadline passed: the round ends with what it has.
+	if g.cs.ctx.Err() != nil || g.cs.e.closed.Load() || (!g.cs.deadline.IsZero() && !now.Before(g.cs.deadline)) {
+		hs.stopped = true
+		hs.mu.Unlock()
+		hs.results <- hedgeResult[T]{kick: true} // at most once: stopped is now set
+		return
+	}
 	if !g.cs.s.HedgeBudget.TryAcquire() {
 		hs.stopped, hs.denied = true, true
 		hs.mu.Unlock()
 		hs.results <- hedgeResult[T]{kick: true} // at most once: stopped is now set
 		return
 	}
-	now := g.cs.e.clock.Now()
 	ad, _ := g.cs.attemptDeadline(now)
 	ac := &attemptCtx{parent: g.cs.ctx, eng: g.cs.e, own: true,
 		info: observe.AttemptInfo{Key: g.cs.key, Index: g.first + k, Hedge: true, Deadline: ad}}
@@ -317,17 +325,33 @@ func (g *group[T]) coordinate(rec *recorder, first hedgeResult[T], wait time.Dur
 			g.decide(r.k)
 			return true
 		}
-		g.launchNext() // a retryable failure fires the next hedge at once
+		if r.k == 0 {
+			// A retryable failure fires the next hedge at once. A hedge's own
+			// goroutine already did that for its failure: one failure, one hedge.
+			g.launchNext()
+		}
 		return false
 	}
 	finish := func() round[T] {
+		note() // hedges launched while we waited get their hedge_fired event
 		hs.mu.Lock()
 		hs.stopped = true
 		hs.stopTimersLocked(g.maxHedges)
 		launched := hs.launched
-		starts := hs.starts
+		starts, slots := hs.starts, hs.slots
 		hs.mu.Unlock()
 		out.started = launched
+		// An attempt that returned on its own before the round was decided
+		// keeps its own result: its goroutine is only classifying it, so wait
+		// for it. Only the attempts rego cancelled are recorded as lost.
+		for k := 1; k < launched; k++ {
+			for !seen[k] && !slots[k].lost() {
+				if r := <-hs.results; !r.kick {
+					seen[r.k] = true
+					g.record(rec, r, wait)
+				}
+			}
+		}
 		now := g.cs.now()
 		for k := 0; k < launched; k++ {
 			if !seen[k] && rec.on() {

@@ -158,6 +158,10 @@ func (s *Scheduler) run() {
 			if armed {
 				timer.Stop()
 			}
+			if s.runOnClose.Load() {
+				s.drain()
+				s.w.fireAll()
+			}
 			s.w.clear()
 			s.head.Store(nil)
 			return

@@ -121,7 +121,10 @@ type Scheduler struct {
 	tick   time.Duration
 	wake   chan struct{} // capacity 1: a pending wake-up is never lost, extra ones coalesce
 	done   chan struct{} // closed by Close
-	exited chan struct{} // closed by the wheel goroutine when it returns
+	// runOnClose is set by Shutdown before done is closed: the wheel
+	// goroutine then runs what is pending instead of dropping it.
+	runOnClose atomic.Bool
+	exited     chan struct{} // closed by the wheel goroutine when it returns
 
 	closed atomic.Bool
 
@@ -267,6 +270,26 @@ func (s *Scheduler) Close() error {
 		return nil // nil or zero Scheduler: nothing runs
 	}
 	if s.closed.CompareAndSwap(false, true) {
+		close(s.done)
+	}
+	<-s.exited
+	return nil
+}
+
+// Shutdown is Close, except that every task still pending when it is called
+// runs once, at once, on the wheel goroutine before it exits, whatever its
+// deadline. Use it when a pending task releases something that would
+// otherwise wait forever: rego's engine shuts down this way so that an
+// attempt whose deadline timer was pending is cancelled rather than left
+// running past its deadline. Tasks scheduled after Shutdown began never run.
+// Like Close, it waits for the wheel goroutine and is idempotent; after a
+// Close it does nothing more.
+func (s *Scheduler) Shutdown() error {
+	if s == nil || s.exited == nil {
+		return nil
+	}
+	if s.closed.CompareAndSwap(false, true) {
+		s.runOnClose.Store(true)
 		close(s.done)
 	}
 	<-s.exited

@@ -461,3 +461,28 @@ func TestZeroAllocs(t *testing.T) {
 		t.Errorf("Schedule+run: %v allocs", a)
 	}
 }
+
+// TestShutdownRunsPending verifies Shutdown runs every pending task once,
+// including those filed far in the future and those still in the mailbox,
+// and none that was stopped; tasks scheduled afterwards never run.
+func TestShutdownRunsPending(t *testing.T) {
+	s, err := scheduler.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ran [4]atomic.Int32
+	s.AfterFunc(time.Hour, func() { ran[0].Add(1) })
+	s.AfterFunc(365*24*time.Hour, func() { ran[1].Add(1) })
+	h := s.AfterFunc(time.Hour, func() { ran[2].Add(1) })
+	h.Stop()
+	s.Shutdown()
+	if h2 := s.AfterFunc(time.Millisecond, func() { ran[3].Add(1) }); h2 != (scheduler.Handle{}) {
+		t.Error("Schedule after Shutdown returned a live Handle")
+	}
+	s.Shutdown() // idempotent
+	for i, want := range []int32{1, 1, 0, 0} {
+		if got := ran[i].Load(); got != want {
+			t.Errorf("task %d ran %d times, want %d", i, got, want)
+		}
+	}
+}

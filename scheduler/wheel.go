@@ -151,6 +151,26 @@ func (w *wheel) wakeAt() int64 {
 	return min(at, w.ghost)
 }
 
+// fireAll runs every filed node that is still pending, at once, whatever its
+// deadline (Shutdown), and recycles them all.
+func (w *wheel) fireAll() {
+	for l := range w.slots {
+		for s := range w.slots[l] {
+			list := w.slots[l][s]
+			w.slots[l][s] = nil
+			for list != nil {
+				n := list
+				list = n.next
+				n.next = nil
+				w.fire(n) // recycles a stopped node without running it
+			}
+		}
+		w.occupied[l] = 0
+	}
+	w.count = 0
+	w.ghost = noTarget
+}
+
 // clear drops every filed node without running it (Close). They are not
 // recycled: their Handles may still be stopped, and would then report true.
 func (w *wheel) clear() {
