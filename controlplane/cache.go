@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 )
 
-// readFileLimited reads a whole file of at most limit bytes; a larger one is an
-// error wrapping ErrTooLarge, and is not read past the limit.
+// readFileLimited reads a whole regular file of at most limit bytes; a larger
+// one is an error wrapping ErrTooLarge, and is not read past the limit.
 func readFileLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, _, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}

@@ -45,8 +45,12 @@ var _ Reloader = (*FileProvider)(nil)
 // caught half-written, which fails to parse — is rejected whole, the previous
 // snapshot stays in force and the error goes to Status and the logger.
 //
-// Writers should prefer replacing the file atomically (write a temporary file,
-// rename it over the old one); the rules above make in-place rewrites safe too.
+// Writers should replace the file atomically (write a temporary file, rename
+// it over the old one). An in-place rewrite never puts a partial document in
+// force (it fails to parse and is rejected), but one that keeps the file's
+// size and lands within the file system's timestamp granularity of the
+// previous change can go unnoticed until the next change: the watcher trusts
+// size and modification time once it has re-read a change.
 // Close stops the watcher.
 func NewFile(path string, opts ...FileOption) (Provider, error) {
 	cfg := fileConfig{commonConfig: defaultCommon(), pollInterval: DefaultPollInterval}
@@ -193,18 +197,11 @@ func (p *FileProvider) readStable() ([]byte, os.FileInfo, error) {
 }
 
 func (p *FileProvider) readOnce() ([]byte, os.FileInfo, error) {
-	f, err := os.Open(p.path)
+	f, fi, err := openRegular(p.path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
-	}
 	if fi.Size() > p.cfg.maxBytes {
 		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, fi.Size(), p.cfg.maxBytes)
 	}
@@ -216,6 +213,33 @@ func (p *FileProvider) readOnce() ([]byte, os.FileInfo, error) {
 		return nil, nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, p.cfg.maxBytes)
 	}
 	return data, fi, nil
+}
+
+// openRegular opens path for reading, and returns it with its stat, only if it
+// is a regular file. It checks before opening as well as after: opening a FIFO
+// blocks until a writer shows up, which would hang NewFile, the watcher (and so
+// Close) or NewRemote reading its cache file.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if fi, err = f.Stat(); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() { // replaced between the two calls
+		f.Close()
+		return nil, nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	return f, fi, nil
 }
 
 // sameStat reports whether two stats describe the same, unchanged file.

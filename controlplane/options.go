@@ -3,6 +3,7 @@ package controlplane
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"time"
 )
@@ -65,6 +66,9 @@ type remoteConfig struct {
 	backoffMax      time.Duration
 	initialTimeout  time.Duration
 	cacheFile       string
+
+	// Test hook, set only from tests; nil in production.
+	afterCacheRead func() // between reading the cache file and recording its digest
 }
 
 type commonOption func(*commonConfig) error
@@ -139,7 +143,9 @@ func WithMaxBytes(n int64) Option {
 		if n <= 0 {
 			return invalidOption("max bytes must be > 0, got %d", n)
 		}
-		c.maxBytes = n
+		// Readers ask for one byte more than the limit to detect an oversized
+		// document: keep that from overflowing.
+		c.maxBytes = min(n, math.MaxInt64-1)
 		return nil
 	})
 }

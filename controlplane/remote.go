@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"mime"
 	"net/http"
@@ -215,7 +216,11 @@ func (p *RemoteProvider) nextDelay() time.Duration {
 // random number in [0,1).
 func nextDelay(failures int, refresh, initial, limit, retryAfter time.Duration, u float64) time.Duration {
 	if failures <= 0 {
-		return refresh + time.Duration((2*u-1)*refreshJitter*float64(refresh))
+		j := time.Duration((2*u - 1) * refreshJitter * float64(refresh))
+		if j > 0 && refresh > math.MaxInt64-j {
+			return math.MaxInt64 // a refresh interval meant as "never" must not wrap to a busy loop
+		}
+		return refresh + j
 	}
 	d := initial
 	for i := 1; i < failures && d < limit; i++ {
@@ -342,8 +347,14 @@ func (p *RemoteProvider) startWithoutServer() {
 			slog.Any("err", p.Status().LastError), slog.Any("cache_err", err))
 		return
 	}
+	if p.cfg.afterCacheRead != nil {
+		p.cfg.afterCacheRead()
+	}
 	digest := digestOf(data)
-	p.cacheDigest.Store(&digest)
+	// A fetch may have rewritten the cache file since we read it, and recorded
+	// the digest of what it wrote: ours is then stale, and storing it would
+	// make writeCache skip writing that older document when it comes back.
+	p.cacheDigest.CompareAndSwap(nil, &digest)
 	// A fetch may have succeeded meanwhile: never replace a remote document.
 	if snap, ok := p.publish(set, SourceCache, digest, SourceFallback); ok {
 		l.Warn("controlplane: control plane not reachable within the initial timeout; serving the cached policies",
