@@ -293,11 +293,13 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 		if e.closed.Load() { // a hedged round cut short by Close ends here too
 			return fail(StopClosed, n, lastErr, ErrClosed)
 		}
-		if r+1 >= p.Retry.MaxAttempts {
-			return fail(StopAttempts, n, lastErr, nil)
-		}
+		// The caller giving up wins over the attempts running out, whatever the
+		// classifier made of the error: errors.Is(err, ctx.Err()) must hold.
 		if cerr := ctx.Err(); cerr != nil {
 			return fail(StopCanceled, n, lastErr, cerr)
+		}
+		if r+1 >= p.Retry.MaxAttempts {
+			return fail(StopAttempts, n, lastErr, nil)
 		}
 
 		wait = backoff(&p.Retry, r, prev, e.random)

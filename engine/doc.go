@@ -46,5 +46,7 @@
 // the caller's context or Close ended the call, that cause too, so errors.Is
 // works for both. An op that panics has its timeline and observers finalized,
 // then the panic is re-raised in the caller's goroutine — also when it happened
-// in a hedge goroutine.
+// in a hedge goroutine, provided it reaches the caller's goroutine before the
+// result that decides the round. A later panic (typically in a loser that rego
+// cancelled, after its call returned) is dropped, and the call's result stands.
 package engine

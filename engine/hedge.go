@@ -321,6 +321,13 @@ func (g *group[T]) coordinate(rec *recorder, first hedgeResult[T], wait time.Dur
 		note()
 		g.record(rec, r, wait)
 		out.v, out.err, out.verdict, out.pan = r.v, r.err, r.verdict, r.pan
+		if ac := g.attempt(r.k); r.pan == nil && ac != nil && ac.lost() {
+			// rego cancelled this attempt because another one settled the
+			// round; whatever it returned (typically its cancellation, which a
+			// classifier may call an Abort) must not decide. The deciding
+			// attempt's goroutine sends its result after deciding: wait for it.
+			return false
+		}
 		if r.pan != nil || r.verdict.Outcome != classify.Retryable {
 			g.decide(r.k)
 			return true

@@ -195,8 +195,8 @@ func WithMaxKeys(n int) Option {
 // latency tracker) is evicted; the next call recreates it. Default 5 minutes.
 func WithIdleTimeout(d time.Duration) Option {
 	return func(c *config) error {
-		if d <= 0 {
-			return invalid("idle timeout %v: must be > 0", d)
+		if d < 10*time.Millisecond {
+			return invalid("idle timeout %v: must be at least 10ms", d)
 		}
 		c.idleTimeout = d
 		return nil

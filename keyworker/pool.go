@@ -213,8 +213,10 @@ func (p *Pool) spawn(f func()) bool {
 }
 
 // janitor evicts keys that no call used for IdleTimeout. Every half timeout it
-// sweeps: a key whose used flag is still clear from the previous sweep is
-// evicted, the others have their flag cleared. It parks while the pool is empty.
+// sweeps: a key whose used flag is set has it cleared; a key found with its
+// flag clear by two sweeps in a row (a whole timeout after the sweep that
+// cleared it) is evicted. A key is so evicted between IdleTimeout and 1.5
+// IdleTimeout after its last use, never sooner. It parks while the pool is empty.
 func (p *Pool) janitor() {
 	half := p.cfg.IdleTimeout / 2
 	for {
@@ -240,7 +242,11 @@ func (p *Pool) janitor() {
 func (p *Pool) sweep() {
 	p.workers.Range(func(key policy.Key, w *Worker) bool {
 		if w.used.Swap(false) {
+			w.idleSweeps = 0
 			return true
+		}
+		if w.idleSweeps++; w.idleSweeps < 2 {
+			return true // unused for half a timeout only
 		}
 		p.workers.Compute(key, func(cur *Worker, loaded bool) (*Worker, bool) {
 			if !loaded || cur != w || w.used.Load() {

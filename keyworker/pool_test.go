@@ -146,9 +146,12 @@ func TestMailboxFullDrops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPool(t, Config{MailboxSize: 4})
 		w, _ := p.Get(policy.ParseKey("svc.Op"))
-		w.Publish(percentileSnapshot())
+		// A mailbox that no worker goroutine drains: goroutines of a synctest
+		// bubble run in parallel, so a running worker (which Post wakes every
+		// half mailbox) could empty it meanwhile and make the count vary.
+		w.mb.Store(newMailbox(4))
 		accepted := 0
-		for range 100 { // no scheduling point: the worker cannot drain meanwhile
+		for range 100 {
 			if w.Post(Sample{Latency: time.Millisecond}) {
 				accepted++
 			}

@@ -71,7 +71,8 @@ func decode(v uint64) Sample {
 //     worker goroutine (hedge delay updates, with compare-and-swap so that a
 //     concurrent policy change is never overwritten by a stale copy).
 //   - mb, sleeping, used and the counters are atomics shared with call sites.
-//   - tracker is owned by the worker goroutine alone.
+//   - tracker is owned by the worker goroutine alone; idleSweeps by the
+//     pool's janitor goroutine alone.
 type Worker struct {
 	pool *Pool
 	key  policy.Key
@@ -90,6 +91,8 @@ type Worker struct {
 	dropped  atomic.Uint64
 
 	tracker *hedge.Tracker // worker goroutine only
+
+	idleSweeps uint8 // janitor sweeps in a row that found used clear; janitor goroutine only
 }
 
 // Key returns the key the worker serves.
