@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -15,6 +16,12 @@ import (
 // ErrThrottled is the cause of a call whose first attempt was refused locally by
 // an adaptive throttle named as the policy's retry budget.
 var ErrThrottled = errors.New("rego: throttled by the client-side adaptive throttle")
+
+// ErrGoexit is the PanicError value of a call whose hedge called
+// runtime.Goexit (t.FailNow, say); rego then calls runtime.Goexit in the
+// caller's goroutine. An op must not call runtime.Goexit in the caller's own
+// goroutine: the call's timeline and observers would not be finalized.
+var ErrGoexit = errors.New("rego: the op called runtime.Goexit")
 
 // StopThrottled is the Error.Reason of a call refused by an adaptive throttle.
 const StopThrottled = "throttled"
@@ -37,8 +44,19 @@ func (c *call[T]) invoke(ctx context.Context) (T, error) {
 
 // panicked carries a recovered panic to the caller's goroutine.
 type panicked struct {
-	value any
-	stack []byte
+	value  any
+	stack  []byte
+	goexit bool // not a panic: a hedge's op called runtime.Goexit
+}
+
+// raise re-raises p in the caller's goroutine: a panic as a panic, a hedge's
+// runtime.Goexit as runtime.Goexit (t.FailNow in a hedge ends the test
+// goroutine, as it would have without rego).
+func (p *panicked) raise() {
+	if p.goexit {
+		runtime.Goexit()
+	}
+	panic(p.value)
 }
 
 // invokeSafe runs op and turns a panic into a value, so that the engine can close
@@ -272,7 +290,7 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 				rec.event(observe.Event{Kind: observe.EventPanic, At: now, Attempt: n - 1, Detail: string(o.pan.stack)})
 				rec.finish(now, &PanicError{Value: o.pan.value, Stack: o.pan.stack}, false)
 			}
-			panic(o.pan.value)
+			o.pan.raise()
 		}
 		switch o.verdict.Outcome {
 		case classify.Success:

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -172,13 +173,35 @@ func (g *group[T]) launch(k int) {
 	go g.runHedge(k, ac, now)
 }
 
-// runHedge is a hedge goroutine.
+// runHedge is a hedge goroutine. Whatever happens in it — the op returns,
+// panics or calls runtime.Goexit, or the classifier panics — it releases its
+// hedge permit and reports to the round exactly once, so the caller never
+// hangs and the process never crashes on a hedge's account.
 func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 	r := hedgeResult[T]{k: k, start: start}
+	released, sent := false, false
+	defer func() {
+		if sent {
+			return
+		}
+		if rec := recover(); rec != nil {
+			r.pan = &panicked{value: rec, stack: debug.Stack()} // the classifier panicked
+		} else if r.pan == nil {
+			r.pan = &panicked{value: ErrGoexit, stack: debug.Stack(), goexit: true}
+		}
+		ac.finish()
+		if !released {
+			g.cs.s.HedgeBudget.Release()
+		}
+		r.end = g.cs.e.clock.Now()
+		g.decide(k)
+		g.state().results <- r
+	}()
 	r.v, r.err, r.pan = g.call.invokeSafe(ac)
 	ac.finish()
 	r.end = g.cs.e.clock.Now()
 	g.cs.s.HedgeBudget.Release()
+	released = true
 	if r.pan == nil {
 		r.verdict = g.cs.x.classifier.Classify(g.cs.ctx, r.err)
 	}
@@ -187,6 +210,7 @@ func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 	} else if !ac.lost() {
 		g.launchNext()
 	}
+	sent = true
 	g.state().results <- r
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -359,4 +360,59 @@ func TestOverflowWorker(t *testing.T) {
 	if n := strings.Count(logs.String(), "too many distinct policy keys"); n != 1 {
 		t.Errorf("warning logged %d times, want once:\n%s", n, logs.String())
 	}
+}
+
+// TestHedgeClassifierPanic verifies a classifier that panics on a hedge's
+// result reaches the caller as a panic instead of crashing the process, and
+// the hedge's permit is released.
+func TestHedgeClassifierPanic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim, _ := budget.NewConcurrency(budget.ConcurrencyConfig{Max: 4})
+		p := hedged(1, 10*time.Millisecond)
+		p.Classifier, p.HedgeBudget = "picky", "lim"
+		picky := classify.Func(func(ctx context.Context, err error) classify.Verdict {
+			if errors.Is(err, errFlaky) {
+				panic("classifier boom")
+			}
+			return classify.Default.Classify(ctx, err)
+		})
+		e := newEngine(t, withPolicy(p), WithClassifier("picky", picky), WithBudget("lim", lim))
+		op := byAttempt([]time.Duration{time.Hour, 0}, []error{nil, errFlaky})
+		func() {
+			defer func() {
+				if r := recover(); r != "classifier boom" {
+					t.Errorf("recovered %v", r)
+				}
+			}()
+			e.Do(context.Background(), key, op)
+		}()
+		synctest.Wait()
+		if st := lim.Stats(); st.InFlight != 0 || st.Acquired != st.Released {
+			t.Errorf("hedge permit not released: %+v", st)
+		}
+	})
+}
+
+// TestHedgeGoexit verifies a hedge whose op calls runtime.Goexit ends the
+// caller's goroutine the same way, instead of leaving it waiting.
+func TestHedgeGoexit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEngine(t, withPolicy(hedged(1, 10*time.Millisecond)))
+		op := func(ctx context.Context) error {
+			if info, _ := observe.AttemptFromContext(ctx); info.Hedge {
+				runtime.Goexit()
+			}
+			return wait(ctx, time.Hour)
+		}
+		exited := make(chan bool)
+		go func() {
+			returned := false
+			defer func() { exited <- !returned }()
+			e.Do(context.Background(), key, op)
+			returned = true
+		}()
+		if !<-exited {
+			t.Fatal("Do returned; want the caller's goroutine to Goexit")
+		}
+	})
 }
