@@ -193,6 +193,34 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 	w, s := e.snapshot(key)
 	x := s.Ext.(*snapExt)
 	p := &s.Policy
+	if !wantTL && e.obs == nil && p.Hedge.MaxHedges == 0 && p.Timeout == 0 && p.Retry.AttemptTimeout == 0 &&
+		x.admitter == nil && !x.samples && ctx.Err() == nil {
+		// The common case: nothing to time, record or hedge. Run the first
+		// attempt with the least state; the loop takes over if it fails.
+		ac := &attemptCtx{parent: ctx, eng: e, info: observe.AttemptInfo{Key: key}}
+		var o round[T]
+		o.v, o.err, o.pan = c.invokeSafe(ac)
+		ac.finish()
+		o.started = 1
+		if o.pan == nil {
+			o.verdict = x.classifier.Classify(ctx, o.err)
+			s.RetryBudget.Record(true, o.verdict.Outcome != classify.Retryable)
+			if o.verdict.Outcome == classify.Success {
+				return o.v, nil, o.err
+			}
+		}
+		return loop(e, ctx, key, c, false, w, s, &o)
+	}
+	return loop(e, ctx, key, c, wantTL, w, s, nil)
+}
+
+// loop is the attempt loop proper. pre, when not nil, is the first attempt's
+// result, already run and accounted by run's fast path.
+func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wantTL bool,
+	w *keyworker.Worker, s *keyworker.Snapshot, pre *round[T]) (T, *observe.Timeline, error) {
+	var zero T
+	x := s.Ext.(*snapExt)
+	p := &s.Policy
 	hedged := p.Hedge.MaxHedges > 0
 	records := wantTL || e.obs != nil
 	cs := callState{e: e, ctx: ctx, key: key, w: w, s: s, x: x, p: p,
@@ -248,7 +276,7 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 		prev    time.Duration // previous backoff, for decorrelated jitter
 	)
 	for r := 0; ; r++ {
-		if err := ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil && (r > 0 || pre == nil) {
 			return fail(StopCanceled, n, lastErr, err)
 		}
 		var o round[T]
@@ -256,7 +284,9 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 		if r > 0 {
 			aStart = cs.now()
 		}
-		if hedged {
+		if r == 0 && pre != nil {
+			o = *pre
+		} else if hedged {
 			o = runHedged(&cs, c, &rec, n, aStart, wait)
 		} else {
 			ad, own := cs.attemptDeadline(aStart)
