@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/regoresilience/rego/classify"
-	"github.com/regoresilience/rego/keyworker"
 	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
 	"github.com/regoresilience/rego/scheduler"
@@ -438,4 +437,3 @@ func (c *attemptCtx) lose() {
 // lost reports whether rego cancelled the attempt before it returned.
 func (c *attemptCtx) lost() bool { return c.state.Load() == attemptLost }
 
-var _ keyworker.Sample // the group reports samples through callState.account
