@@ -436,4 +436,3 @@ func (c *attemptCtx) lose() {
 
 // lost reports whether rego cancelled the attempt before it returned.
 func (c *attemptCtx) lost() bool { return c.state.Load() == attemptLost }
-
