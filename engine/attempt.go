@@ -100,6 +100,9 @@ func errPtr(err error) *error {
 }
 
 func (c *attemptCtx) Deadline() (time.Time, bool) {
+	if !c.own {
+		return c.parent.Deadline()
+	}
 	return c.info.Deadline, !c.info.Deadline.IsZero()
 }
 

@@ -481,3 +481,27 @@ func TestSuccessPathAllocs(t *testing.T) {
 		t.Errorf("success path with attempt timeout: %v allocs per call, want <= 1", n)
 	}
 }
+
+// TestCallerDeadlineVisible verifies an attempt sees the caller's deadline
+// through ctx.Deadline and AttemptInfo, on the fast path too.
+func TestCallerDeadlineVisible(t *testing.T) {
+	for name, p := range map[string]policy.Policy{"fast path": fixed(2, time.Millisecond), "timeline": fixed(2, time.Millisecond)} {
+		e := newEngine(t, withPolicy(p))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		want, _ := ctx.Deadline()
+		op := func(ctx context.Context) error {
+			d, ok := ctx.Deadline()
+			info, _ := observe.AttemptFromContext(ctx)
+			if !ok || !d.Equal(want) || !info.Deadline.Equal(want) {
+				t.Errorf("%s: Deadline() = %v, %v; AttemptInfo.Deadline = %v; want %v", name, d, ok, info.Deadline, want)
+			}
+			return nil
+		}
+		if name == "fast path" {
+			e.Do(ctx, key, op)
+		} else {
+			e.DoWithTimeline(ctx, key, op)
+		}
+		cancel()
+	}
+}
