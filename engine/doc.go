@@ -48,5 +48,6 @@
 // then the panic is re-raised in the caller's goroutine — also when it happened
 // in a hedge goroutine, provided it reaches the caller's goroutine before the
 // result that decides the round. A later panic (typically in a loser that rego
-// cancelled, after its call returned) is dropped, and the call's result stands.
+// cancelled, after its call returned) is not re-raised: it is logged at Error
+// level with its stack, and the call's result stands.
 package engine

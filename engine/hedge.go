@@ -201,6 +201,12 @@ func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 	r.end = g.cs.e.clock.Now()
 	g.cs.s.HedgeBudget.Release()
 	released = true
+	if r.pan != nil && ac.lost() {
+		// The round was decided without this attempt: its panic will not be
+		// re-raised anywhere, so at least it is not silent.
+		g.cs.e.logger.Error("rego: a cancelled hedge attempt panicked; the panic is not re-raised",
+			"key", g.cs.key.String(), "attempt", g.first+k, "panic", r.pan.value, "stack", string(r.pan.stack))
+	}
 	if r.pan == nil {
 		r.verdict = g.cs.x.classifier.Classify(g.cs.ctx, r.err)
 	}
