@@ -143,23 +143,34 @@ func (p *Pool) Get(key policy.Key) (w *Worker, overflow bool) {
 		w.touch()
 		return w, false
 	}
-	if p.count.Add(1) > int64(p.cfg.MaxKeys) {
-		p.count.Add(-1)
+	// Creation: the cap is checked under the map's bucket lock, so two calls
+	// racing to create the same key never send one of them to the overflow.
+	created := false
+	w, _ = p.workers.Compute(key, func(cur *Worker, loaded bool) (*Worker, bool) {
+		if loaded {
+			return cur, false
+		}
+		if p.count.Add(1) > int64(p.cfg.MaxKeys) {
+			p.count.Add(-1)
+			return nil, true // no entry: the key overflows
+		}
+		created = true
+		return p.newWorker(key), false
+	})
+	switch {
+	case w == nil:
 		if p.warned.CompareAndSwap(false, true) {
 			p.cfg.Logger.Warn("rego: too many distinct policy keys; new keys share one overflow worker with the default policy (keys must be low-cardinality)",
 				"max_keys", p.cfg.MaxKeys, "key", key.String())
 		}
 		return p.Overflow(), true
-	}
-	w, loaded := p.workers.LoadOrCompute(key, func() *Worker { return p.newWorker(key) })
-	if loaded {
-		p.count.Add(-1)
-		w.touch()
-	} else {
+	case created:
 		select {
 		case p.janitorC <- struct{}{}:
 		default:
 		}
+	default:
+		w.touch()
 	}
 	return w, false
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -264,5 +266,33 @@ func waitDrained(p *Pool) {
 			return
 		}
 		runtime.Gosched()
+	}
+}
+
+// TestNoSpuriousOverflow verifies goroutines racing to create the same key at
+// the cap all get its worker: only a genuinely new key past the cap overflows.
+func TestNoSpuriousOverflow(t *testing.T) {
+	for range 50 {
+		p := newPool(t, Config{MaxKeys: 2})
+		p.Get(policy.ParseKey("a.X"))
+		k := policy.ParseKey("b.X")
+		var wg sync.WaitGroup
+		var overflowed atomic.Int32
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, over := p.Get(k); over {
+					overflowed.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := overflowed.Load(); n != 0 || p.Len() != 2 {
+			t.Fatalf("%d of 8 racing creators of one key overflowed (len %d)", n, p.Len())
+		}
+		if _, over := p.Get(policy.ParseKey("c.X")); !over {
+			t.Fatal("a third key did not overflow")
+		}
 	}
 }
