@@ -43,7 +43,7 @@ func TestSynctestSystemClock(t *testing.T) {
 		}
 		var all []*entry
 		for range 300 {
-			time.Sleep(time.Duration(rng.Int64N(int64(3 * time.Millisecond))))
+			advance(time.Duration(rng.Int64N(int64(3 * time.Millisecond))))
 			d := randDelay(rng, tick)
 			d = min(d, time.Hour) // keep the bubble's sleep short
 			e := &entry{task: &timeTask{now: time.Now}}
@@ -55,7 +55,7 @@ func TestSynctestSystemClock(t *testing.T) {
 				x.stopped = x.h.Stop() || x.stopped
 			}
 		}
-		time.Sleep(2 * time.Hour)
+		advance(2 * time.Hour)
 		synctest.Wait()
 		ran := 0
 		for i, e := range all {
@@ -91,7 +91,7 @@ func TestSynctestEarlierTimerWakesWheel(t *testing.T) {
 		synctest.Wait() // the wheel sleeps towards the hour
 		s.Schedule(5*time.Millisecond, near)
 		s.Schedule(30*time.Minute, later) // no wake-up needed
-		time.Sleep(2 * time.Hour)
+		advance(2 * time.Hour)
 		synctest.Wait()
 		for name, c := range map[string]struct {
 			task *timeTask
@@ -237,3 +237,7 @@ func runEndToEndVsHeap(t *testing.T, seed uint64) {
 	}
 	t.Logf("%d scheduled, %d ran, clock advanced %v", len(all), ran, elapsed())
 }
+
+// advance moves the bubble's virtual clock forward by d: inside a synctest
+// bubble, waiting on a timer returns as soon as every goroutine is blocked.
+func advance(d time.Duration) { <-time.After(d) }
