@@ -252,11 +252,16 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 		}
 	}
 
-	permit := false // the current round holds a retry budget permit
-	fail := func(reason string, attempts int, last, cause error) (T, *observe.Timeline, error) {
+	// permit: the current round holds a retry budget permit. Whatever ends the
+	// call — a return, the op's panic re-raised, a panicking classifier or
+	// observer — gives it back.
+	permit := false
+	defer func() {
 		if permit {
 			s.RetryBudget.Release()
 		}
+	}()
+	fail := func(reason string, attempts int, last, cause error) (T, *observe.Timeline, error) {
 		err := &Error{Key: key, Attempts: attempts, Reason: reason, Err: last, Cause: cause}
 		if rec.on() {
 			rec.finish(e.clock.Now(), err, false)

@@ -416,3 +416,35 @@ func TestHedgeGoexit(t *testing.T) {
 		}
 	})
 }
+
+// TestPanickingObserverReleasesPermit verifies a retry permit is given back
+// even when an observer panics in the caller's goroutine.
+func TestPanickingObserverReleasesPermit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim, _ := budget.NewConcurrency(budget.ConcurrencyConfig{Max: 4})
+		p := fixed(3, time.Millisecond)
+		p.RetryBudget = "lim"
+		boom := &panicOnAttempt{at: 1}
+		e := newEngine(t, withPolicy(p), WithBudget("lim", lim), WithObserver(boom))
+		op, _ := failN(10, errFlaky)
+		func() {
+			defer func() { recover() }()
+			e.Do(context.Background(), key, op)
+		}()
+		if st := lim.Stats(); st.InFlight != 0 || st.Acquired != st.Released || st.Acquired == 0 {
+			t.Fatalf("permit leaked: %+v", st)
+		}
+	})
+}
+
+// panicOnAttempt is an observer that panics on the attempt with index at.
+type panicOnAttempt struct {
+	observe.Base
+	at int
+}
+
+func (o *panicOnAttempt) OnAttempt(ctx context.Context, key policy.Key, rec observe.AttemptRecord) {
+	if rec.Index == o.at {
+		panic("observer boom")
+	}
+}
