@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/puzpuzpuz/xsync/v3"
 
@@ -69,6 +70,35 @@ type Pool struct {
 	mu       sync.Mutex    // guards closed and wg.Add against Close's wg.Wait
 	closed   bool
 	wg       sync.WaitGroup
+
+	// cache is a direct-mapped cache in front of the map, indexed by the
+	// addresses of the key's string data (see cacheSlot). A hit costs two
+	// loads and a string comparison instead of hashing both strings; a miss
+	// falls back to the map and fills the slot. Call sites load and store
+	// slots; the janitor clears slots holding evicted workers, so an evicted
+	// key's state is not kept alive by the cache. A slot may hold a stale or
+	// evicted worker at any time: a hit is checked against both.
+	cache [cacheSlots]atomic.Pointer[Worker]
+}
+
+// cacheSlots is the size of Pool.cache: 4 KiB of pointers.
+const (
+	cacheBits  = 9
+	cacheSlots = 1 << cacheBits
+)
+
+// cacheSlot returns key's slot in the cache. It hashes where the key's
+// strings live, not what they hold: a program that builds its keys once (a
+// package variable, ParseKey at start-up) passes the same string data on
+// every call, and hashing two pointers is far cheaper than hashing the bytes.
+// Keys built anew per call land on varying slots and mostly miss, which costs
+// only the map lookup they would have made anyway. Correctness never depends
+// on the slot: a hit compares the keys by value.
+func cacheSlot(k policy.Key) uint64 {
+	a := uint64(uintptr(unsafe.Pointer(unsafe.StringData(k.Namespace))))
+	b := uint64(uintptr(unsafe.Pointer(unsafe.StringData(k.Name))))
+	h := (a^uint64(len(k.Namespace)))*0x9E3779B97F4A7C15 ^ (b+uint64(len(k.Name)))*0xC2B2AE3D27D4EB4F
+	return h >> (64 - cacheBits)
 }
 
 // NewPool validates cfg and starts the janitor.
@@ -125,11 +155,17 @@ func (p *Pool) newWorker(key policy.Key) *Worker {
 	return w
 }
 
-// Lookup returns key's worker if it has one; it never creates one. One
-// lock-free map load.
+// Lookup returns key's worker if it has one; it never creates one. The hit
+// path is a cache load and a key comparison, else one lock-free map load.
 func (p *Pool) Lookup(key policy.Key) (*Worker, bool) {
+	slot := &p.cache[cacheSlot(key)]
+	if w := slot.Load(); w != nil && w.key == key && !w.evicted.Load() {
+		w.touch()
+		return w, true
+	}
 	w, ok := p.workers.Load(key)
 	if ok {
+		slot.Store(w)
 		w.touch()
 	}
 	return w, ok
@@ -139,8 +175,7 @@ func (p *Pool) Lookup(key policy.Key) (*Worker, bool) {
 // the shared overflow worker and overflow is true; a warning is logged once.
 // The hit path is one lock-free map load.
 func (p *Pool) Get(key policy.Key) (w *Worker, overflow bool) {
-	if w, ok := p.workers.Load(key); ok {
-		w.touch()
+	if w, ok := p.Lookup(key); ok {
 		return w, false
 	}
 	// Creation: the cap is checked under the map's bucket lock, so two calls
@@ -264,9 +299,16 @@ func (p *Pool) sweep() {
 				return cur, false // recreated or used again meanwhile: keep
 			}
 			p.count.Add(-1)
+			w.evicted.Store(true)
 			close(w.stop)
 			return nil, true
 		})
 		return true
 	})
+	// Let go of evicted workers the cache still points at.
+	for i := range p.cache {
+		if w := p.cache[i].Load(); w != nil && w.evicted.Load() {
+			p.cache[i].CompareAndSwap(w, nil)
+		}
+	}
 }

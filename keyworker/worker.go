@@ -79,6 +79,9 @@ type Worker struct {
 
 	snap atomic.Pointer[Snapshot]
 	used atomic.Bool // set by call sites, cleared by the janitor's sweep
+	// evicted is set by the janitor when it removes the worker from the
+	// pool's map; a cached pointer to the worker is then ignored.
+	evicted atomic.Bool
 
 	// The key's own default budgets (nil when disabled).
 	Retry, Hedge budget.Budget

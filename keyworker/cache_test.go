@@ -1,0 +1,83 @@
+package keyworker
+
+import (
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/regoresilience/rego/policy"
+)
+
+// TestCacheComparesByValue verifies the lookup cache never returns another
+// key's worker, whatever slot a key's string addresses map to, and that equal
+// keys built from different strings find the same worker.
+func TestCacheComparesByValue(t *testing.T) {
+	p := newPool(t, Config{})
+	const n = 4 * cacheSlots // more keys than slots: collisions are certain
+	keys := make([]policy.Key, n)
+	workers := make([]*Worker, n)
+	for i := range keys {
+		keys[i] = policy.Key{Namespace: "svc", Name: "Op" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + itoa(i)}
+		workers[i], _ = p.Get(keys[i])
+	}
+	for round := range 3 {
+		for i, k := range keys {
+			// A copy of the key with freshly allocated strings: other slots.
+			fresh := policy.Key{Namespace: strings.Clone(k.Namespace), Name: strings.Clone(k.Name)}
+			for _, q := range []policy.Key{k, fresh} {
+				w, ok := p.Lookup(q)
+				if !ok || w != workers[i] || w.Key() != k {
+					t.Fatalf("round %d: Lookup(%v) = %v, %v; want worker of %v", round, q, w.Key(), ok, k)
+				}
+			}
+		}
+	}
+}
+
+// TestCacheIgnoresEvicted verifies a worker evicted by the janitor is not
+// served from the cache: the next call gets a new worker, and the sweep
+// clears the cache's pointer so the evicted worker can be collected.
+func TestCacheIgnoresEvicted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, Config{IdleTimeout: time.Second})
+		k := policy.ParseKey("svc.Op")
+		old, _ := p.Get(k)
+		if w, _ := p.Lookup(k); w != old {
+			t.Fatal("Lookup missed the worker Get created")
+		}
+		<-time.After(3 * time.Second) // two sweeps find it unused: evicted
+		if !old.evicted.Load() || p.Len() != 0 {
+			t.Fatalf("worker not evicted (evicted=%v len=%d)", old.evicted.Load(), p.Len())
+		}
+		for i := range p.cache {
+			if p.cache[i].Load() == old {
+				t.Fatalf("cache slot %d still holds the evicted worker", i)
+			}
+		}
+		if _, ok := p.Lookup(k); ok {
+			t.Fatal("Lookup found an evicted key")
+		}
+		nw, _ := p.Get(k)
+		if nw == old {
+			t.Fatal("Get returned the evicted worker")
+		}
+		// A stale slot (as if the sweep had not cleared it yet) is skipped too.
+		p.cache[cacheSlot(k)].Store(old)
+		if w, ok := p.Lookup(k); !ok || w != nw {
+			t.Fatal("Lookup served an evicted worker from the cache")
+		}
+	})
+}
+
+func itoa(i int) string {
+	var b [20]byte
+	n := len(b)
+	for {
+		n--
+		b[n] = byte('0' + i%10)
+		if i /= 10; i == 0 {
+			return string(b[n:])
+		}
+	}
+}
