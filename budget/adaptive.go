@@ -20,6 +20,9 @@ type AdaptiveConfig struct {
 	Window time.Duration
 	// Now is the clock; nil means time.Now.
 	Now Clock
+	// UnixNanos, when set, is Now read as Unix nanoseconds; see
+	// [RatioConfig].UnixNanos.
+	UnixNanos func() int64
 	// Rand returns a number in [0, 1); nil means math/rand/v2.Float64. It is
 	// called only when the rejection probability is above zero.
 	Rand func() float64
@@ -87,7 +90,7 @@ func NewAdaptive(c AdaptiveConfig) (*Adaptive, error) {
 	if a.rand == nil {
 		a.rand = rand.Float64
 	}
-	a.w.init(c.Now, c.Window)
+	a.w.init(c.Now, c.UnixNanos, c.Window)
 	return a, nil
 }
 

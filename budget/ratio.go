@@ -20,6 +20,13 @@ type RatioConfig struct {
 	Window time.Duration
 	// Now is the clock; nil means time.Now.
 	Now Clock
+	// UnixNanos, when set, is the same clock as Now read as Unix nanoseconds
+	// (what Now().UnixNano() would return); the budget then reads it instead
+	// of Now on every call. A clock kept in an atomic (a coarse clock
+	// refreshed by a goroutine, say) costs one load this way, where Now
+	// would build and subtract a time.Time. Times passed to the Timed
+	// methods must still come from the same clock.
+	UnixNanos func() int64
 }
 
 // Counter indexes in a Ratio's window.
@@ -83,7 +90,7 @@ func newRatio(c RatioConfig) *Ratio {
 		pct:     c.Percent / 100,
 		reserve: c.MinPerSecond * c.Window.Seconds(),
 	}
-	r.w.init(c.Now, c.Window)
+	r.w.init(c.Now, c.UnixNanos, c.Window)
 	return r
 }
 

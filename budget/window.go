@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"math"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -42,8 +43,14 @@ type window struct {
 // windowHeader is the read-mostly part of a window.
 type windowHeader struct {
 	now    Clock         // nil: time.Since(origin), one monotonic clock read; immutable after init
+	nanos  func() int64  // when set, read instead of now (the same clock, in Unix ns); immutable
 	origin time.Time     // epoch 0 starts here; immutable after init
+	orgNs  int64         // origin.UnixNano(); immutable after init
 	width  time.Duration // one bucket: Window/numBuckets; immutable after init
+	// fastHi is the highest epoch h for which (h+1)*width cannot overflow:
+	// below it epochOf can tell "still in epoch hi" with a multiplication
+	// instead of a division. Immutable after init.
+	fastHi int64
 
 	// hi is the highest epoch any caller has observed. Callers use
 	// max(clock epoch, hi), so epochs never go back and a bucket is only
@@ -59,20 +66,30 @@ type slot struct {
 // cacheLine is a common cache line size (x86-64, most arm64).
 const cacheLine = 64
 
-func (w *window) init(now Clock, length time.Duration) {
-	w.now = now
-	if now == nil {
+func (w *window) init(now Clock, nanos func() int64, length time.Duration) {
+	w.now, w.nanos = now, nanos
+	switch {
+	case nanos != nil:
+		w.origin = time.Unix(0, nanos())
+	case now == nil:
 		w.origin = time.Now()
-	} else {
+	default:
 		w.origin = now()
 	}
+	w.orgNs = w.origin.UnixNano()
 	w.width = length / numBuckets
+	w.fastHi = math.MaxInt64/int64(w.width) - 1
 }
 
 // elapsed returns the time since origin. time.Since reads only the
-// monotonic clock, half the cost of time.Now's two reads.
+// monotonic clock, half the cost of time.Now's two reads; a nanosecond
+// clock (typically a coarse clock kept in an atomic) costs a load and a
+// subtraction, with no time.Time to build.
 func (w *window) elapsed() time.Duration {
-	if w.now == nil {
+	switch {
+	case w.nanos != nil:
+		return time.Duration(w.nanos() - w.orgNs)
+	case w.now == nil:
 		return time.Since(w.origin)
 	}
 	return w.now().Sub(w.origin)
@@ -87,6 +104,11 @@ func (w *window) epoch() int64 { return w.epochOf(w.elapsed()) }
 func (w *window) epochAt(now time.Time) int64 { return w.epochOf(now.Sub(w.origin)) }
 
 func (w *window) epochOf(d time.Duration) int64 {
+	// Nearly every call falls in the highest epoch seen so far (an epoch
+	// lasts a tenth of the window): recognise that without dividing.
+	if h := w.hi.Load(); h <= w.fastHi && d < time.Duration(h+1)*w.width {
+		return h
+	}
 	var e int64
 	if d > 0 {
 		e = int64(d / w.width)

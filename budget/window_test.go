@@ -12,7 +12,7 @@ import (
 func TestWindowStalledWriterIsNotLost(t *testing.T) {
 	clk := new(fakeClock)
 	var w window
-	w.init(clk.Now, time.Second) // 100ms buckets
+	w.init(clk.Now, nil, time.Second) // 100ms buckets
 	old := w.epoch()
 	clk.Advance(time.Second) // same slot, next lap
 	e := w.epoch()
@@ -52,7 +52,7 @@ func TestWindowSaturates(t *testing.T) {
 func TestWindowConcurrentAddsAcrossLaps(t *testing.T) {
 	clk := new(fakeClock)
 	var w window
-	w.init(clk.Now, time.Second)
+	w.init(clk.Now, nil, time.Second)
 	for lap := range 50 {
 		clk.Set(time.Duration(lap) * time.Second) // bucket 0 of a new lap: every slot is stale
 		var wg sync.WaitGroup

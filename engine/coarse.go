@@ -39,21 +39,25 @@ func newCoarseClock(c scheduler.Clock) *coarseClock {
 }
 
 // Now returns the time, at most about coarseResolution old.
-func (c *coarseClock) Now() time.Time {
+func (c *coarseClock) Now() time.Time { return time.Unix(0, c.UnixNanos()) }
+
+// UnixNanos is Now as Unix nanoseconds: the budgets' hot path reads this,
+// which is one atomic load while the refresher runs.
+func (c *coarseClock) UnixNanos() int64 {
 	if n := c.nanos.Load(); n != 0 {
 		if !c.used.Load() {
 			c.used.Store(true)
 		}
-		return time.Unix(0, n)
+		return n
 	}
-	t := c.clock.Now()
-	if c.nanos.CompareAndSwap(0, t.UnixNano()) {
+	n := c.clock.Now().UnixNano()
+	if c.nanos.CompareAndSwap(0, n) {
 		select {
 		case c.wake <- struct{}{}:
 		default:
 		}
 	}
-	return t
+	return n
 }
 
 func (c *coarseClock) refresh() {

@@ -114,13 +114,14 @@ func New(opts ...Option) (*Engine, error) {
 	if !cfg.keyBudgetsSet {
 		// With an injected clock the budgets read it exactly, so that tests
 		// driving a FakeClock stay deterministic.
-		now := e.clock.Now
+		retry, hedge := budget.DefaultRetryConfig(e.clock.Now), budget.DefaultHedgeConfig(e.clock.Now)
 		if cfg.clock == nil {
 			e.coarse = newCoarseClock(e.clock)
-			now = e.coarse.Now
+			retry.Now, retry.UnixNanos = e.coarse.Now, e.coarse.UnixNanos
+			hedge.Now, hedge.UnixNanos = e.coarse.Now, e.coarse.UnixNanos
 		}
-		cfg.retryBudget = func() budget.Budget { return budget.DefaultRetry(now) }
-		cfg.hedgeBudget = func() budget.Budget { return budget.DefaultHedge(now) }
+		cfg.retryBudget = func() budget.Budget { return mustRatio(retry) }
+		cfg.hedgeBudget = func() budget.Budget { return mustRatio(hedge) }
 	}
 	e.pool, err = keyworker.NewPool(keyworker.Config{
 		Scheduler: sched, Clock: e.clock, MaxKeys: cfg.maxKeys, IdleTimeout: cfg.idleTimeout,
@@ -206,4 +207,13 @@ func (e *Engine) warnOnce(msg string, args ...any) {
 	if _, loaded := e.warned.LoadOrStore(msg, struct{}{}); !loaded {
 		e.logger.Warn(msg, args...)
 	}
+}
+
+// mustRatio builds a key's default budget from a configuration known to be valid.
+func mustRatio(c budget.RatioConfig) budget.Budget {
+	r, err := budget.NewRatio(c)
+	if err != nil {
+		panic("rego: invalid default budget: " + err.Error()) // a bug in rego, not bad input
+	}
+	return r
 }
