@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/regoresilience/rego/classify"
+	"github.com/regoresilience/rego/keyworker"
 	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
 	"github.com/regoresilience/rego/scheduler"
@@ -22,7 +23,7 @@ const ReasonHedgeLost = "hedge_lost"
 // and up to MaxHedges hedges, each in a goroutine of its own.
 //
 // The common case costs one allocation (this struct, which embeds the primary's
-// context and the first hedge timer) and no lock: the caller arms the first
+// context and is the first hedge timer's task) and no lock: the caller arms the first
 // hedge timer on the wheel, runs the primary, and if it settles first (phase
 // 0 -> 1) stops the timer. Once a hedge timer fires, or the primary fails
 // retryably (which fires the next hedge at once, as gRPC's A6 does), the round
@@ -36,16 +37,39 @@ const ReasonHedgeLost = "hedge_lost"
 // when its op returns (rego cancels losers through their context) and its last
 // act is a send on the buffered results channel, which never blocks.
 type group[T any] struct {
-	cs        callState // copy: the group outlives the caller's frame for losers
-	call      call[T]
-	first     int // attempt index of the primary
-	maxHedges int
-	primary   attemptCtx
-	primaryAt time.Time     // the primary's start (zero when the call is not timed)
-	timer1    hedgeTimer[T] // the first hedge's timer; its handle is the caller's alone
+	// primary is the primary attempt's context. It also holds the call's
+	// engine (eng), context (parent) and key (info.Key), which the round
+	// reads from there rather than keeping copies: every byte of this
+	// struct is allocated on every hedged call.
+	primary  attemptCtx
+	call     call[T]
+	w        *keyworker.Worker
+	s        *keyworker.Snapshot
+	deadline time.Time        // the call's deadline; zero = none
+	timer    scheduler.Handle // the first hedge's timer (the group is its Task); the caller's alone
+	first    int32            // attempt index of the primary
+	timed    bool             // callState.timed
+	ends     bool             // callState.ends
+	own      bool             // callState.own
 
 	phase atomic.Uint32              // phaseSingle, phaseSettled or phaseHedging
 	hs    atomic.Pointer[hedging[T]] // created on entering phaseHedging
+}
+
+// callState rebuilds the call's state from the group (on the stack).
+func (g *group[T]) callState() callState {
+	return callState{e: g.primary.eng, ctx: g.primary.parent, key: g.primary.info.Key, w: g.w, s: g.s,
+		x: g.s.Ext.(*snapExt), p: &g.s.Policy, timed: g.timed, ends: g.ends, deadline: g.deadline, own: g.own}
+}
+
+func (g *group[T]) maxHedges() int { return g.s.Policy.Hedge.MaxHedges }
+
+// Run fires the first hedge: the group is its timer's Task. It runs on the
+// wheel goroutine and only launches a goroutine.
+func (g *group[T]) Run() {
+	if g.enterHedging() {
+		g.launch(1)
+	}
 }
 
 // hedging is a round's state once hedges may run. mu guards every field.
@@ -67,9 +91,9 @@ func (g *group[T]) state() *hedging[T] {
 	if hs := g.hs.Load(); hs != nil {
 		return hs
 	}
-	hs := &hedging[T]{launched: 1, results: make(chan hedgeResult[T], 2+g.maxHedges)}
-	hs.slots[0], hs.starts[0] = &g.primary, g.primaryAt
-	for i := 2; i <= g.maxHedges; i++ {
+	hs := &hedging[T]{launched: 1, results: make(chan hedgeResult[T], 2+g.maxHedges())}
+	hs.slots[0] = &g.primary // starts[0] stays zero: the primary's result carries its start
+	for i := 2; i <= g.maxHedges(); i++ {
 		hs.timers[i] = hedgeTimer[T]{g: g, k: i}
 	}
 	if g.hs.CompareAndSwap(nil, hs) {
@@ -141,32 +165,33 @@ func (g *group[T]) enterHedging() bool {
 func (g *group[T]) launch(k int) {
 	hs := g.state()
 	hs.mu.Lock()
-	if hs.stopped || hs.launched != k || k > g.maxHedges {
+	if hs.stopped || hs.launched != k || k > g.maxHedges() {
 		hs.mu.Unlock()
 		return
 	}
-	now := g.cs.e.clock.Now()
+	cs := g.callState()
+	now := cs.e.clock.Now()
 	// No attempt starts once the caller gave up, the executor closed or the
 	// call's deadline passed: the round ends with what it has.
-	if g.cs.ctx.Err() != nil || g.cs.e.closed.Load() || (!g.cs.deadline.IsZero() && !now.Before(g.cs.deadline)) {
+	if cs.ctx.Err() != nil || cs.e.closed.Load() || (!cs.deadline.IsZero() && !now.Before(cs.deadline)) {
 		hs.stopped = true
 		hs.mu.Unlock()
 		hs.results <- hedgeResult[T]{kick: true} // at most once: stopped is now set
 		return
 	}
-	if !g.cs.s.HedgeBudget.TryAcquire() {
+	if !cs.s.HedgeBudget.TryAcquire() {
 		hs.stopped, hs.denied = true, true
 		hs.mu.Unlock()
 		hs.results <- hedgeResult[T]{kick: true} // at most once: stopped is now set
 		return
 	}
-	ad, _ := g.cs.attemptDeadline(now)
-	ac := &attemptCtx{parent: g.cs.ctx, eng: g.cs.e, own: true,
-		info: observe.AttemptInfo{Key: g.cs.key, Index: g.first + k, Hedge: true, Deadline: ad}}
+	ad, _ := cs.attemptDeadline(now)
+	ac := &attemptCtx{parent: cs.ctx, eng: cs.e, own: true,
+		info: observe.AttemptInfo{Key: cs.key, Index: int(g.first) + k, Hedge: true, Deadline: ad}}
 	hs.slots[k], hs.starts[k] = ac, now
 	hs.launched++
-	if k < g.maxHedges {
-		hs.timers[k+1].h = g.cs.e.sched.ScheduleAt(now.Add(g.cs.s.HedgeDelay), &hs.timers[k+1])
+	if k < g.maxHedges() {
+		hs.timers[k+1].h = cs.e.sched.ScheduleAt(now.Add(cs.s.HedgeDelay), &hs.timers[k+1])
 	}
 	hs.mu.Unlock()
 	go g.runHedge(k, ac, now)
@@ -177,6 +202,7 @@ func (g *group[T]) launch(k int) {
 // hedge permit and reports to the round exactly once, so the caller never
 // hangs and the process never crashes on a hedge's account.
 func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
+	cs := g.callState()
 	r := hedgeResult[T]{k: k, start: start}
 	released, sent := false, false
 	defer func() {
@@ -190,25 +216,25 @@ func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 		}
 		ac.finish()
 		if !released {
-			g.cs.s.HedgeBudget.Release()
+			cs.s.HedgeBudget.Release()
 		}
-		r.end = g.cs.e.clock.Now()
+		r.end = cs.e.clock.Now()
 		g.decide(k)
 		g.state().results <- r
 	}()
 	r.v, r.err, r.pan = g.call.invokeSafe(ac)
 	ac.finish()
-	r.end = g.cs.e.clock.Now()
-	g.cs.s.HedgeBudget.Release()
+	r.end = cs.e.clock.Now()
+	cs.s.HedgeBudget.Release()
 	released = true
 	if r.pan != nil && ac.lost() {
 		// The round was decided without this attempt: its panic will not be
 		// re-raised anywhere, so at least it is not silent.
-		g.cs.e.logger.Error("rego: a cancelled hedge attempt panicked; the panic is not re-raised",
-			"key", g.cs.key.String(), "attempt", g.first+k, "panic", r.pan.value, "stack", string(r.pan.stack))
+		cs.e.logger.Error("rego: a cancelled hedge attempt panicked; the panic is not re-raised",
+			"key", cs.key.String(), "attempt", int(g.first)+k, "panic", r.pan.value, "stack", string(r.pan.stack))
 	}
 	if r.pan == nil {
-		r.verdict = g.cs.x.classifier.Classify(g.cs.ctx, r.err)
+		r.verdict = cs.x.classifier.Classify(cs.ctx, r.err)
 	}
 	if r.pan != nil || r.verdict.Outcome != classify.Retryable {
 		g.decide(k) // cancel the others now, so a primary stuck in op returns
@@ -237,7 +263,7 @@ func (g *group[T]) decide(k int) {
 		return
 	}
 	hs.decided, hs.stopped = true, true
-	hs.stopTimersLocked(g.maxHedges)
+	hs.stopTimersLocked(g.maxHedges())
 	for i := 0; i < hs.launched; i++ {
 		if ac := hs.slots[i]; i != k && ac != nil {
 			ac.lose()
@@ -257,16 +283,17 @@ func (hs *hedging[T]) stopTimersLocked(maxHedges int) {
 // of the round's primary attempt, start its start (zero when the call is not
 // timed), wait the backoff slept before it.
 func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start time.Time, wait time.Duration) round[T] {
-	g := &group[T]{cs: *cs, call: *c, first: first, maxHedges: cs.p.Hedge.MaxHedges}
 	ad, _ := cs.attemptDeadline(start)
-	g.primary = attemptCtx{parent: cs.ctx, eng: cs.e, own: true,
-		info: observe.AttemptInfo{Key: cs.key, Index: first, Deadline: ad}}
-	g.timer1 = hedgeTimer[T]{g: g, k: 1}
-	g.primaryAt = start
+	g := &group[T]{
+		primary: attemptCtx{parent: cs.ctx, eng: cs.e, own: true,
+			info: observe.AttemptInfo{Key: cs.key, Index: first, Deadline: ad}},
+		call: *c, w: cs.w, s: cs.s, deadline: cs.deadline,
+		first: int32(first), timed: cs.timed, ends: cs.ends, own: cs.own,
+	}
 	if cs.timed { // schedule from the time already read: one clock read less
-		g.timer1.h = cs.e.sched.ScheduleAt(start.Add(cs.s.HedgeDelay), &g.timer1)
+		g.timer = cs.e.sched.ScheduleAt(start.Add(cs.s.HedgeDelay), g)
 	} else {
-		g.timer1.h = cs.e.sched.Schedule(cs.s.HedgeDelay, &g.timer1)
+		g.timer = cs.e.sched.Schedule(cs.s.HedgeDelay, g)
 	}
 
 	r := hedgeResult[T]{k: 0, start: start}
@@ -279,27 +306,27 @@ func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start
 	settles := r.pan != nil || r.verdict.Outcome != classify.Retryable
 	if settles && g.phase.CompareAndSwap(phaseSingle, phaseSettled) {
 		// The primary settled before any hedge fired: the common, lock-free case.
-		g.timer1.h.Stop()
-		return g.single(rec, r, wait)
+		g.timer.Stop()
+		return g.single(cs, rec, r, wait)
 	}
-	g.timer1.h.Stop()
+	g.timer.Stop()
 	g.enterHedging()
-	return g.coordinate(rec, r, wait)
+	return g.coordinate(cs, rec, r, wait)
 }
 
 // single records a round that ran only its primary.
-func (g *group[T]) single(rec *recorder, r hedgeResult[T], wait time.Duration) round[T] {
-	g.record(rec, r, wait)
+func (g *group[T]) single(cs *callState, rec *recorder, r hedgeResult[T], wait time.Duration) round[T] {
+	g.record(cs, rec, r, wait)
 	return round[T]{v: r.v, err: r.err, verdict: r.verdict, pan: r.pan, started: 1}
 }
 
 // record accounts and records one finished attempt of the round.
-func (g *group[T]) record(rec *recorder, r hedgeResult[T], wait time.Duration) {
-	idx := g.first + r.k
+func (g *group[T]) record(cs *callState, rec *recorder, r hedgeResult[T], wait time.Duration) {
+	idx := int(g.first) + r.k
 	ac := g.attempt(r.k)
 	lost := ac != nil && ac.lost()
 	if r.pan == nil && !lost {
-		g.cs.account(idx, r.k > 0, r.verdict, r.start, r.end)
+		cs.account(idx, r.k > 0, r.verdict, r.start, r.end)
 	}
 	if !rec.on() {
 		return
@@ -321,7 +348,7 @@ func (g *group[T]) record(rec *recorder, r hedgeResult[T], wait time.Duration) {
 // coordinate runs the slow path in the caller's goroutine after the primary
 // returned: it processes results in arrival order until one settles the round,
 // every attempt failed, or the caller gives up. Losers are not waited for.
-func (g *group[T]) coordinate(rec *recorder, first hedgeResult[T], wait time.Duration) round[T] {
+func (g *group[T]) coordinate(cs *callState, rec *recorder, first hedgeResult[T], wait time.Duration) round[T] {
 	var (
 		out      round[T]
 		seen     [1 + policy.MaxHedgesLimit]bool
@@ -336,11 +363,11 @@ func (g *group[T]) coordinate(rec *recorder, first hedgeResult[T], wait time.Dur
 		starts := hs.starts
 		hs.mu.Unlock()
 		for ; fired < launched; fired++ {
-			rec.event(observe.Event{Kind: observe.EventHedgeFired, At: starts[fired], Attempt: g.first + fired})
+			rec.event(observe.Event{Kind: observe.EventHedgeFired, At: starts[fired], Attempt: int(g.first) + fired})
 		}
 		if denied {
-			rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: g.cs.now(), Attempt: g.first + launched,
-				Name: g.cs.x.hedgeName, Detail: "hedge refused"})
+			rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: cs.now(), Attempt: int(g.first) + launched,
+				Name: cs.x.hedgeName, Detail: "hedge refused"})
 		}
 		return launched, stopped, denied, ch
 	}
@@ -348,7 +375,7 @@ func (g *group[T]) coordinate(rec *recorder, first hedgeResult[T], wait time.Dur
 		seen[r.k] = true
 		reported++
 		note()
-		g.record(rec, r, wait)
+		g.record(cs, rec, r, wait)
 		out.v, out.err, out.verdict, out.pan = r.v, r.err, r.verdict, r.pan
 		if ac := g.attempt(r.k); r.pan == nil && ac != nil && ac.lost() {
 			// rego cancelled this attempt because another one settled the
@@ -372,7 +399,7 @@ func (g *group[T]) coordinate(rec *recorder, first hedgeResult[T], wait time.Dur
 		note() // hedges launched while we waited get their hedge_fired event
 		hs.mu.Lock()
 		hs.stopped = true
-		hs.stopTimersLocked(g.maxHedges)
+		hs.stopTimersLocked(g.maxHedges())
 		launched := hs.launched
 		starts, slots := hs.starts, hs.slots
 		hs.mu.Unlock()
@@ -384,14 +411,14 @@ func (g *group[T]) coordinate(rec *recorder, first hedgeResult[T], wait time.Dur
 			for !seen[k] && !slots[k].lost() {
 				if r := <-hs.results; !r.kick {
 					seen[r.k] = true
-					g.record(rec, r, wait)
+					g.record(cs, rec, r, wait)
 				}
 			}
 		}
-		now := g.cs.now()
-		for k := 0; k < launched; k++ {
+		now := cs.now()
+		for k := 1; k < launched; k++ { // the primary's result is always seen: it came first
 			if !seen[k] && rec.on() {
-				rec.attempt(observe.AttemptRecord{Index: g.first + k, Hedge: k > 0, Start: starts[k], End: now,
+				rec.attempt(observe.AttemptRecord{Index: int(g.first) + k, Hedge: k > 0, Start: starts[k], End: now,
 					Err: context.Canceled, Outcome: classify.Abort, Reason: ReasonHedgeLost, Canceled: true})
 			}
 		}
@@ -409,7 +436,7 @@ func (g *group[T]) coordinate(rec *recorder, first hedgeResult[T], wait time.Dur
 	}
 	for {
 		launched, stopped, _, ch := note()
-		if reported == launched && (stopped || launched > g.maxHedges) {
+		if reported == launched && (stopped || launched > g.maxHedges()) {
 			return finish() // every attempt failed and no hedge is left to fire
 		}
 		select {
@@ -420,11 +447,11 @@ func (g *group[T]) coordinate(rec *recorder, first hedgeResult[T], wait time.Dur
 			if process(r) {
 				return finish()
 			}
-		case <-g.cs.ctx.Done():
+		case <-cs.ctx.Done():
 			g.decide(-1)
 			out.verdict = classify.Verdict{Outcome: classify.Abort, Reason: classify.ReasonCanceled}
 			return finish()
-		case <-g.cs.e.done:
+		case <-cs.e.done:
 			g.decide(-1)
 			out.verdict = classify.Verdict{Outcome: classify.Abort, Reason: "closed"}
 			return finish()
