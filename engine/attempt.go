@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/regoresilience/rego/observe"
+	"github.com/regoresilience/rego/policy"
 	"github.com/regoresilience/rego/scheduler"
 )
 
@@ -32,6 +33,40 @@ type attemptCtx struct {
 	err   atomic.Pointer[error]     // set once, by cancel
 	state atomic.Uint32             // attemptRunning, then attemptFinished or attemptLost
 	arm   atomic.Pointer[armedDone] // nil until Done/AfterFunc; finishedArm after finish
+}
+
+// firstCtx is the context of a first attempt that rego never has to end by
+// itself: no attempt deadline of its own, no hedging. Done, Err and Deadline
+// are the caller's, and the AttemptInfo is computed when asked for (Index 0,
+// the caller's deadline), so the context is 48 bytes: it is the one
+// allocation of the path nearly every call takes, and every byte of it is
+// garbage to collect. It has no AfterFunc method: a context derived from it
+// finds the caller's cancelation through Value, as it would from the caller's
+// own context.
+//
+// Immutable: both fields are written before the op starts.
+type firstCtx struct {
+	parent context.Context
+	key    policy.Key
+}
+
+var _ observe.AttemptSource = (*firstCtx)(nil)
+
+func (c *firstCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+func (c *firstCtx) Done() <-chan struct{}       { return c.parent.Done() }
+func (c *firstCtx) Err() error                  { return c.parent.Err() }
+
+func (c *firstCtx) Value(key any) any {
+	if _, ok := key.(observe.AttemptInfoKey); ok {
+		return c
+	}
+	return c.parent.Value(key)
+}
+
+// AttemptInfo implements observe.AttemptSource.
+func (c *firstCtx) AttemptInfo() observe.AttemptInfo {
+	d, _ := c.parent.Deadline()
+	return observe.AttemptInfo{Key: c.key, Deadline: d}
 }
 
 // armedDone is what Done arms: the done channel handed out, plus the things to

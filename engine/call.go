@@ -197,11 +197,8 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 		x.admitter == nil && !x.samples && ctx.Err() == nil {
 		// The common case: nothing to time, record or hedge. Run the first
 		// attempt with the least state; the loop takes over if it fails.
-		d, _ := ctx.Deadline() // the caller's deadline is the attempt's
-		ac := &attemptCtx{parent: ctx, eng: e, info: observe.AttemptInfo{Key: key, Deadline: d}}
 		var o round[T]
-		o.v, o.err, o.pan = c.invokeSafe(ac)
-		ac.finish()
+		o.v, o.err, o.pan = c.invokeSafe(&firstCtx{parent: ctx, key: key})
 		o.started = 1
 		if o.pan == nil {
 			o.verdict = x.classifier.Classify(ctx, o.err)

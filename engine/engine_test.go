@@ -505,3 +505,48 @@ func TestCallerDeadlineVisible(t *testing.T) {
 		cancel()
 	}
 }
+
+// TestFirstAttemptContext verifies the first attempt's context on the fast
+// path (no timeout, no hedging): it carries the attempt, reports the caller's
+// deadline, values and cancelation, and a context derived from it is
+// canceled with the caller's without a goroutine of its own.
+func TestFirstAttemptContext(t *testing.T) {
+	e := newEngine(t, withPolicy(fixed(3, time.Millisecond)))
+	type vkey struct{}
+	deadline := time.Now().Add(time.Hour)
+	parent, cancel := context.WithDeadline(context.WithValue(context.Background(), vkey{}, "v"), deadline)
+	defer cancel()
+	var (
+		derived       context.Context
+		cancelDerived context.CancelFunc
+	)
+	err := e.Do(parent, key, func(ctx context.Context) error {
+		info, ok := observe.AttemptFromContext(ctx)
+		if want := (observe.AttemptInfo{Key: key, Deadline: deadline}); !ok || info != want {
+			t.Errorf("AttemptFromContext = %+v, %v; want %+v", info, ok, want)
+		}
+		if d, ok := ctx.Deadline(); !ok || !d.Equal(deadline) {
+			t.Errorf("Deadline = %v, %v", d, ok)
+		}
+		if ctx.Value(vkey{}) != "v" || ctx.Done() != parent.Done() || ctx.Err() != nil {
+			t.Error("the caller's value, Done or Err is not seen through the attempt's context")
+		}
+		derived, cancelDerived = context.WithCancel(ctx)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancelDerived()
+	cancel()
+	// The standard library found the caller's cancelCtx through the attempt's
+	// context, so the cancelation reached the derived one synchronously.
+	select {
+	case <-derived.Done():
+	default:
+		t.Fatal("a context derived from the attempt's was not canceled with the caller's")
+	}
+	if derived.Err() != context.Canceled {
+		t.Fatalf("derived Err = %v", derived.Err())
+	}
+}

@@ -24,6 +24,31 @@ func (c *attemptCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
+// sourceCtx carries the attempt as an AttemptSource: it computes the info
+// from what it holds.
+type sourceCtx struct {
+	context.Context
+	key policy.Key
+}
+
+func (c *sourceCtx) Value(key any) any {
+	if key == (observe.AttemptInfoKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+func (c *sourceCtx) AttemptInfo() observe.AttemptInfo {
+	d, _ := c.Deadline()
+	return observe.AttemptInfo{Key: c.key, Index: 2, Hedge: true, Deadline: d}
+}
+
+func newSourceCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithDeadline(context.Background(), info.Deadline)
+	t.Cleanup(cancel)
+	return &sourceCtx{Context: ctx, key: info.Key}
+}
+
 var info = observe.AttemptInfo{
 	Key:      policy.Key{Namespace: "svc", Name: "Op"},
 	Index:    2,
@@ -48,6 +73,7 @@ func TestAttemptFromContext(t *testing.T) {
 		{"ContextWithAttempt_nil_parent", observe.ContextWithAttempt(nil, info), true}, //nolint:staticcheck // nil is handled on purpose
 		{"by_value", context.WithValue(bg, observe.AttemptInfoKey{}, info), true},
 		{"executor_ctx", &attemptCtx{Context: bg, info: info}, true},
+		{"attempt_source", newSourceCtx(t), true},
 		{"below_other_values", context.WithValue(context.WithValue(&attemptCtx{Context: bg, info: info}, other{}, 1), other{}, 2), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +104,7 @@ func TestContextWithAttemptCopies(t *testing.T) {
 func TestAttemptFromContextDoesNotAllocate(t *testing.T) {
 	for name, ctx := range map[string]context.Context{
 		"executor_ctx":       &attemptCtx{Context: context.Background(), info: info},
+		"attempt_source":     newSourceCtx(t),
 		"ContextWithAttempt": observe.ContextWithAttempt(context.Background(), info),
 		"absent":             context.Background(),
 	} {
