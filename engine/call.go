@@ -193,27 +193,34 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 	w, s := e.snapshot(key)
 	x := s.Ext.(*snapExt)
 	p := &s.Policy
-	if !wantTL && e.obs == nil && p.Hedge.MaxHedges == 0 && p.Timeout == 0 && p.Retry.AttemptTimeout == 0 &&
-		x.admitter == nil && !x.samples && ctx.Err() == nil {
-		// The common case: nothing to time, record or hedge. Run the first
-		// attempt with the least state; the loop takes over if it fails.
-		var o round[T]
+	if wantTL || e.obs != nil || p.Timeout != 0 || p.Retry.AttemptTimeout != 0 || x.admitter != nil || ctx.Err() != nil {
+		return loop(e, ctx, key, c, wantTL, w, s, nil)
+	}
+	// The common cases: nothing to record and no deadline of rego's own. The
+	// first round runs with the least state; the loop takes over if it fails.
+	var o round[T]
+	if p.Hedge.MaxHedges == 0 {
 		o.v, o.err, o.pan = c.invokeSafe(&firstCtx{parent: ctx, key: key})
 		o.started = 1
 		if o.pan == nil {
 			o.verdict = x.classifier.Classify(ctx, o.err)
 			s.RetryBudget.Record(true, o.verdict.Outcome != classify.Retryable)
-			if o.verdict.Outcome == classify.Success {
-				return o.v, nil, o.err
-			}
 		}
-		return loop(e, ctx, key, c, false, w, s, &o)
+	} else {
+		cs := callState{e: e, ctx: ctx, key: key, w: w, s: s, x: x, p: p, timed: x.samples, ends: x.samples}
+		cs.deadline, _ = ctx.Deadline()
+		var rec recorder // off: no timeline, no observer
+		o = runHedged(&cs, c, &rec, 0, cs.now(), 0)
 	}
-	return loop(e, ctx, key, c, wantTL, w, s, nil)
+	if o.pan == nil && o.verdict.Outcome == classify.Success {
+		return o.v, nil, o.err
+	}
+	return loop(e, ctx, key, c, false, w, s, &o)
 }
 
-// loop is the attempt loop proper. pre, when not nil, is the first attempt's
-// result, already run and accounted by run's fast path.
+// loop is the attempt loop proper. pre, when not nil, is the first round's
+// result (an attempt, or a hedged round), already run and accounted by run's
+// fast path.
 func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wantTL bool,
 	w *keyworker.Worker, s *keyworker.Snapshot, pre *round[T]) (T, *observe.Timeline, error) {
 	var zero T
