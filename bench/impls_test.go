@@ -153,7 +153,16 @@ var successImpls = []impl{
 			return sethvargo.Do(ctx, b, okCtx)
 		}
 	}},
+	floorImpl,
 }
+
+// floorImpl is not a library: it is floorCall, the cost of the one
+// allocation and the panic guard that rego's design requires, with nothing
+// else. Its row in the success table is the floor under any implementation
+// of the design on the machine at hand.
+var floorImpl = impl{"floor", func(testing.TB) func() error {
+	return func() error { return floorCall(ctx, hotKey, okCtx) }
+}}
 
 // hedgeImpls is the hedge case: the success case's retry plus one hedge after
 // 1s, which never fires because the op returns at once. Only rego and
