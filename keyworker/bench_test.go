@@ -2,6 +2,7 @@ package keyworker
 
 import (
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +21,27 @@ func BenchmarkGetHit(b *testing.B) {
 			p.Lookup(k)
 		}
 	})
+}
+
+// BenchmarkLookupFreshStrings is a sequential lookup for a program that builds
+// its keys anew for each call (equal keys, 4096 different string data): the
+// lookup cache, indexed by string addresses, spreads them over its slots, and
+// each slot learns the key's worker on its first miss.
+func BenchmarkLookupFreshStrings(b *testing.B) {
+	p := newPool(b, Config{})
+	p.Get(policy.ParseKey("svc.Op"))
+	keys := make([]policy.Key, 4096)
+	for i := range keys {
+		keys[i] = policy.Key{Namespace: strings.Clone("svc"), Name: strings.Clone("Op")}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, ok := p.Lookup(keys[i%len(keys)]); !ok {
+			b.Fatal("miss")
+		}
+		i++
+	}
 }
 
 // BenchmarkPost posts samples to one hot key as fast as the goroutines can: the

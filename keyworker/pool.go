@@ -91,9 +91,10 @@ const (
 // strings live, not what they hold: a program that builds its keys once (a
 // package variable, ParseKey at start-up) passes the same string data on
 // every call, and hashing two pointers is far cheaper than hashing the bytes.
-// Keys built anew per call land on varying slots and mostly miss, which costs
-// only the map lookup they would have made anyway. Correctness never depends
-// on the slot: a hit compares the keys by value.
+// Keys built anew per call land on varying slots; each slot learns the
+// worker on its first miss, which costs only the map lookup the call would
+// have made anyway. Correctness never depends on the slot: a hit compares
+// the keys by value.
 func cacheSlot(k policy.Key) uint64 {
 	a := uint64(uintptr(unsafe.Pointer(unsafe.StringData(k.Namespace))))
 	b := uint64(uintptr(unsafe.Pointer(unsafe.StringData(k.Name))))
