@@ -10,8 +10,9 @@ import (
 	"github.com/regoresilience/rego/scheduler"
 )
 
-// attemptCtx is the context one attempt runs under. It is the one allocation of
-// the success path, so it does as little as it can up front:
+// attemptCtx is the context an attempt runs under, except for first attempts
+// that need none of this (see firstCtx). It is the one allocation of such an
+// attempt, so it does as little as it can up front:
 //
 //   - It carries AttemptInfo by pointer (Value returns &info: no boxing).
 //   - When the attempt has no deadline of its own and cannot be cancelled by rego

@@ -3,7 +3,8 @@
 //
 // # One call
 //
-// Do looks up the key's worker (one lock-free map load), reads its published
+// Do looks up the key's worker (a cache indexed by the addresses of the key's
+// strings, else one lock-free map load), reads its published
 // snapshot (one atomic load; re-resolved only when the provider publishes a new
 // policy version), and runs the op in the caller's goroutine under an attempt
 // context that carries AttemptInfo and the attempt's deadline. The result is
@@ -13,9 +14,11 @@
 // caller's context and Close always win.
 //
 // The success path starts no goroutine, takes no lock, does not wait for any
-// worker and allocates once: the attempt context. Its done channel and deadline
-// timer are armed only if the op asks for ctx.Done; an op that never does costs
-// neither.
+// worker and allocates once: the attempt context. Without an attempt timeout
+// or hedging that context is 48 bytes (the caller's context and the key; the
+// AttemptInfo is computed when asked for); otherwise its done channel and
+// deadline timer are armed only if the op asks for ctx.Done, and an op that
+// never does costs neither.
 //
 // # Hedging
 //
