@@ -193,13 +193,14 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 	w, s := e.snapshot(key)
 	x := s.Ext.(*snapExt)
 	p := &s.Policy
-	if wantTL || e.obs != nil || p.Timeout != 0 || p.Retry.AttemptTimeout != 0 || x.admitter != nil || ctx.Err() != nil {
+	if wantTL || e.obs != nil || p.Timeout != 0 || x.admitter != nil || ctx.Err() != nil {
 		return loop(e, ctx, key, c, wantTL, w, s, nil)
 	}
-	// The common cases: nothing to record and no deadline of rego's own. The
-	// first round runs with the least state; the loop takes over if it fails.
+	// The common cases: nothing to record and no call deadline of rego's own
+	// (the loop would have to know when the call started). The first round
+	// runs with the least state; the loop takes over if it fails.
 	var o round[T]
-	if p.Hedge.MaxHedges == 0 {
+	if p.Hedge.MaxHedges == 0 && p.Retry.AttemptTimeout == 0 {
 		o.v, o.err, o.pan = c.invokeSafe(&firstCtx{parent: ctx, key: key})
 		o.started = 1
 		if o.pan == nil {
@@ -207,15 +208,46 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 			s.RetryBudget.Record(true, o.verdict.Outcome != classify.Retryable)
 		}
 	} else {
-		cs := callState{e: e, ctx: ctx, key: key, w: w, s: s, x: x, p: p, timed: x.samples, ends: x.samples}
+		cs := callState{e: e, ctx: ctx, key: key, w: w, s: s, x: x, p: p,
+			timed: x.samples || p.Retry.AttemptTimeout > 0, ends: x.samples}
 		cs.deadline, _ = ctx.Deadline()
 		var rec recorder // off: no timeline, no observer
-		o = runHedged(&cs, c, &rec, 0, cs.now(), 0)
+		if p.Hedge.MaxHedges > 0 {
+			o = runHedged(&cs, c, &rec, 0, cs.now(), 0)
+		} else {
+			o = runOne(&cs, c, &rec, 0, cs.now(), 0)
+		}
 	}
 	if o.pan == nil && o.verdict.Outcome == classify.Success {
 		return o.v, nil, o.err
 	}
 	return loop(e, ctx, key, c, false, w, s, &o)
+}
+
+// runOne runs attempt n, a round of its own (no hedging), in the caller's
+// goroutine, and accounts and records it. start is its start (zero when the
+// call is not timed), wait the backoff slept before it.
+func runOne[T any](cs *callState, c *call[T], rec *recorder, n int, start time.Time, wait time.Duration) round[T] {
+	var o round[T]
+	ad, own := cs.attemptDeadline(start)
+	ac := &attemptCtx{parent: cs.ctx, eng: cs.e, own: own,
+		info: observe.AttemptInfo{Key: cs.key, Index: n, Deadline: ad}}
+	o.v, o.err, o.pan = c.invokeSafe(ac)
+	ac.finish()
+	o.started = 1
+	end := cs.end()
+	if o.pan == nil {
+		o.verdict = cs.x.classifier.Classify(cs.ctx, o.err)
+		cs.account(n, false, o.verdict, start, end)
+		if rec.on() {
+			rec.attempt(observe.AttemptRecord{Index: n, Start: start, End: end, Err: o.err,
+				Outcome: o.verdict.Outcome, Reason: o.verdict.Reason, Backoff: wait})
+		}
+	} else if rec.on() {
+		rec.attempt(observe.AttemptRecord{Index: n, Start: start, End: end, Backoff: wait,
+			Outcome: classify.Abort, Reason: "panic"})
+	}
+	return o
 }
 
 // loop is the attempt loop proper. pre, when not nil, is the first round's
@@ -299,24 +331,7 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 		} else if hedged {
 			o = runHedged(&cs, c, &rec, n, aStart, wait)
 		} else {
-			ad, own := cs.attemptDeadline(aStart)
-			ac := &attemptCtx{parent: ctx, eng: e, own: own,
-				info: observe.AttemptInfo{Key: key, Index: n, Deadline: ad}}
-			o.v, o.err, o.pan = c.invokeSafe(ac)
-			ac.finish()
-			o.started = 1
-			end := cs.end()
-			if o.pan == nil {
-				o.verdict = x.classifier.Classify(ctx, o.err)
-				cs.account(n, false, o.verdict, aStart, end)
-				if rec.on() {
-					rec.attempt(observe.AttemptRecord{Index: n, Start: aStart, End: end, Err: o.err,
-						Outcome: o.verdict.Outcome, Reason: o.verdict.Reason, Backoff: wait})
-				}
-			} else if rec.on() {
-				rec.attempt(observe.AttemptRecord{Index: n, Start: aStart, End: end, Backoff: wait,
-					Outcome: classify.Abort, Reason: "panic"})
-			}
+			o = runOne(&cs, c, &rec, n, aStart, wait)
 		}
 		n += o.started
 		if permit {
