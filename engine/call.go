@@ -71,6 +71,21 @@ func (c *call[T]) invokeSafe(ctx context.Context) (v T, err error, p *panicked) 
 	return v, err, nil
 }
 
+// classifyGuarded classifies err, turning a panicking classifier into a
+// recorded panic like an op's: the attempt is recorded, the timeline and the
+// observers finished, then the panic re-raised. A hedged primary needs it
+// most: its round has a hedge timer armed that must be stopped whatever
+// happens. (The first-attempt fast path, with nothing to record and no
+// timer, lets a classifier's panic through as it is.)
+func classifyGuarded(c classify.Classifier, ctx context.Context, err error) (v classify.Verdict, p *panicked) {
+	defer func() {
+		if r := recover(); r != nil {
+			p = &panicked{value: r, stack: debug.Stack()}
+		}
+	}()
+	return c.Classify(ctx, err), nil
+}
+
 // recorder builds the timeline and feeds the observers. Only the caller's
 // goroutine uses it, which is what serializes the observer calls of one call.
 type recorder struct {
@@ -78,6 +93,9 @@ type recorder struct {
 	obs observe.Observer
 	ctx context.Context
 	key policy.Key
+
+	finished   bool // finish ran: the timeline is final and the observers were told
+	inObserver bool // an observer method is running (a panic now is the observer's)
 }
 
 func (r *recorder) on() bool { return r.tl != nil }
@@ -94,7 +112,9 @@ func (r *recorder) attempt(rec observe.AttemptRecord) {
 	}
 	r.tl.Attempts = append(r.tl.Attempts, rec)
 	if r.obs != nil {
+		r.inObserver = true
 		r.obs.OnAttempt(r.ctx, r.key, rec)
+		r.inObserver = false
 	}
 }
 
@@ -102,15 +122,44 @@ func (r *recorder) finish(end time.Time, err error, ok bool) {
 	if r.tl == nil {
 		return
 	}
+	r.finished = true
 	r.tl.End = end
 	r.tl.FinalErr = err
 	if r.obs == nil {
 		return
 	}
+	r.inObserver = true
 	if ok {
 		r.obs.OnSuccess(r.ctx, r.tl)
 	} else {
 		r.obs.OnFailure(r.ctx, r.tl)
+	}
+	r.inObserver = false
+}
+
+// abandon finishes a timeline whose call is leaving the loop by neither a
+// return nor the re-raise of an op's recorded panic: something panicked in
+// the caller's goroutine outside the op (a classifier, a budget) or the op
+// called runtime.Goexit. It must be called directly by a deferred function
+// with what recover returned there (nil for Goexit); it re-raises a panic.
+// When an observer was running, it is the observer's panic (or exit): the
+// observers are not called again, and the panic goes on unchanged.
+func (r *recorder) abandon(rec any, now time.Time, attempt int) {
+	if r.inObserver {
+		if rec != nil {
+			panic(rec)
+		}
+		return
+	}
+	val, detail := rec, "panic outside the op"
+	if rec == nil {
+		val, detail = ErrGoexit, "the op called runtime.Goexit"
+	}
+	stack := debug.Stack()
+	r.event(observe.Event{Kind: observe.EventPanic, At: now, Attempt: attempt, Detail: detail + "\n" + string(stack)})
+	r.finish(now, &PanicError{Value: val, Stack: stack}, false)
+	if rec != nil {
+		panic(rec)
 	}
 }
 
@@ -237,7 +286,9 @@ func runOne[T any](cs *callState, c *call[T], rec *recorder, n int, start time.T
 	o.started = 1
 	end := cs.end()
 	if o.pan == nil {
-		o.verdict = cs.x.classifier.Classify(cs.ctx, o.err)
+		o.verdict, o.pan = classifyGuarded(cs.x.classifier, cs.ctx, o.err)
+	}
+	if o.pan == nil {
 		cs.account(n, false, o.verdict, start, end)
 		if rec.on() {
 			rec.attempt(observe.AttemptRecord{Index: n, Start: start, End: end, Err: o.err,
@@ -279,6 +330,7 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 			e.obs.OnStart(ctx, key)
 		}
 	}
+	var n int // attempts started so far
 
 	// The call's deadline: the caller's, or the policy's Timeout if earlier.
 	cs.deadline, _ = ctx.Deadline()
@@ -290,11 +342,17 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 
 	// permit: the current round holds a retry budget permit. Whatever ends the
 	// call — a return, the op's panic re-raised, a panicking classifier or
-	// observer — gives it back.
+	// observer — gives it back. And whatever ends it, a timeline (and so the
+	// observers) is finished exactly once: every return and the op's panic
+	// finish it on their way out; anything else (a classifier or budget that
+	// panics, an op that calls runtime.Goexit) is caught here.
 	permit := false
 	defer func() {
 		if permit {
 			s.RetryBudget.Release()
+		}
+		if rec.on() && !rec.finished {
+			rec.abandon(recover(), e.clock.Now(), max(n-1, 0))
 		}
 	}()
 	fail := func(reason string, attempts int, last, cause error) (T, *observe.Timeline, error) {
@@ -312,7 +370,6 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 	}
 
 	var (
-		n       int           // attempts started so far
 		lastErr error         // the last failed attempt's error
 		wait    time.Duration // the backoff slept before the current round
 		prev    time.Duration // previous backoff, for decorrelated jitter

@@ -301,7 +301,7 @@ func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start
 	g.primary.finish()
 	r.end = cs.end()
 	if r.pan == nil {
-		r.verdict = cs.x.classifier.Classify(cs.ctx, r.err)
+		r.verdict, r.pan = classifyGuarded(cs.x.classifier, cs.ctx, r.err)
 	}
 	settles := r.pan != nil || r.verdict.Outcome != classify.Retryable
 	if settles && g.phase.CompareAndSwap(phaseSingle, phaseSettled) {
