@@ -47,12 +47,15 @@
 //
 // A failed call returns *Error, which wraps the last attempt's error and, when
 // the caller's context or Close ended the call, that cause too, so errors.Is
-// works for both. An op that panics has its timeline and observers finalized,
-// then the panic is re-raised in the caller's goroutine (so does a classifier
-// or budget that panics in the caller's goroutine, and an op that calls
-// runtime.Goexit there has its call finalized before the goroutine exits) — also when it happened
-// in a hedge goroutine, provided it reaches the caller's goroutine before the
-// result that decides the round. A later panic (typically in a loser that rego
-// cancelled, after its call returned) is not re-raised: it is logged at Error
-// level with its stack, and the call's result stands.
+// works for both.
+//
+// An op that panics has its timeline and observers finalized, then the panic
+// is re-raised in the caller's goroutine — also when it happened in a hedge
+// goroutine, provided it reaches the caller's goroutine before the result that
+// decides the round. A later panic (typically in a loser that rego cancelled,
+// after its call returned) is not re-raised: it is logged at Error level with
+// its stack, and the call's result stands. A classifier or budget that panics
+// in the caller's goroutine is handled the same way, and an op that calls
+// runtime.Goexit there has its call finalized before the goroutine exits. A
+// panicking observer is not called again; its panic goes on unchanged.
 package engine
