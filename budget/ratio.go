@@ -25,7 +25,9 @@ type RatioConfig struct {
 	// of Now on every call. A clock kept in an atomic (a coarse clock
 	// refreshed by a goroutine, say) costs one load this way, where Now
 	// would build and subtract a time.Time. Times passed to the Timed
-	// methods must still come from the same clock.
+	// methods must still come from the same clock. Unix nanoseconds carry no
+	// monotonic reading: with a wall clock behind it, a clock step (NTP)
+	// moves the window forward (never back).
 	UnixNanos func() int64
 }
 

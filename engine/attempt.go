@@ -41,9 +41,10 @@ type attemptCtx struct {
 // are the caller's, and the AttemptInfo is computed when asked for (Index 0,
 // the caller's deadline), so the context is 48 bytes: it is the one
 // allocation of the path nearly every call takes, and every byte of it is
-// garbage to collect. It has no AfterFunc method: a context derived from it
-// finds the caller's cancelation through Value, as it would from the caller's
-// own context.
+// garbage to collect. A context derived from it finds the caller's
+// cancelation through Value when the caller's context is the standard
+// library's, and through AfterFunc otherwise (a rego attempt context, say,
+// when calls nest): either way without a goroutine of its own.
 //
 // Immutable: both fields are written before the op starts.
 type firstCtx struct {
@@ -63,6 +64,11 @@ func (c *firstCtx) Value(key any) any {
 	}
 	return c.parent.Value(key)
 }
+
+// AfterFunc lets contexts derived from this one follow the caller's
+// cancelation without a goroutine when the caller's context is not the
+// standard library's (the standard library looks for this method).
+func (c *firstCtx) AfterFunc(f func()) func() bool { return context.AfterFunc(c.parent, f) }
 
 // AttemptInfo implements observe.AttemptSource.
 func (c *firstCtx) AttemptInfo() observe.AttemptInfo {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -548,5 +549,36 @@ func TestFirstAttemptContext(t *testing.T) {
 	}
 	if derived.Err() != context.Canceled {
 		t.Fatalf("derived Err = %v", derived.Err())
+	}
+}
+
+// TestNestedFirstAttemptDerivesWithoutGoroutines verifies contexts derived
+// from a first attempt's context cost no goroutine even when the caller's
+// context is not the standard library's: here an outer rego call's attempt
+// context (it has an attempt timeout, so it is rego's own type).
+func TestNestedFirstAttemptDerivesWithoutGoroutines(t *testing.T) {
+	outer := fixed(1, time.Millisecond)
+	outer.Retry.AttemptTimeout = time.Hour
+	e := newEngine(t, WithProvider(controlplane.NewStatic(map[string]policy.Policy{
+		"outer.*": outer, "*": fixed(1, time.Millisecond)})))
+	err := e.Do(context.Background(), policy.ParseKey("outer.Call"), func(octx context.Context) error {
+		return e.Do(octx, key, func(ctx context.Context) error {
+			before := runtime.NumGoroutine()
+			cancels := make([]context.CancelFunc, 50)
+			for i := range cancels {
+				_, cancels[i] = context.WithCancel(ctx)
+			}
+			after := runtime.NumGoroutine()
+			for _, c := range cancels {
+				c()
+			}
+			if after != before {
+				t.Errorf("50 derived contexts started %d goroutines, want 0", after-before)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

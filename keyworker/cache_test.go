@@ -81,3 +81,30 @@ func itoa(i int) string {
 		}
 	}
 }
+
+// TestCacheStoreRacingEviction verifies a worker evicted between Lookup's
+// map load and its cache store does not stay in the cache: the janitor's
+// sweep had already passed, and with the pool empty it would not sweep again.
+func TestCacheStoreRacingEviction(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, Config{IdleTimeout: time.Second})
+		k := policy.ParseKey("svc.Op")
+		w, _ := p.Get(k)
+		p.cache[cacheSlot(k)].Store(nil) // force the next Lookup to miss
+		testHookLookup = func(got *Worker) {
+			testHookLookup = nil
+			// What the sweep does, in full, at the worst moment.
+			w.used.Store(false)
+			w.idleSweeps = 1
+			p.sweep()
+		}
+		t.Cleanup(func() { testHookLookup = nil })
+		p.Lookup(k)
+		if !w.evicted.Load() {
+			t.Fatal("the hook did not evict the worker")
+		}
+		if got := p.cache[cacheSlot(k)].Load(); got == w {
+			t.Fatal("the evicted worker stayed in the cache")
+		}
+	})
+}

@@ -81,6 +81,10 @@ type Pool struct {
 	cache [cacheSlots]atomic.Pointer[Worker]
 }
 
+// testHookLookup, when set by a test, runs in Lookup between the map load
+// and the cache store: where an eviction can slip in.
+var testHookLookup func(*Worker)
+
 // cacheSlots is the size of Pool.cache: 4 KiB of pointers.
 const (
 	cacheBits  = 9
@@ -166,7 +170,16 @@ func (p *Pool) Lookup(key policy.Key) (*Worker, bool) {
 	}
 	w, ok := p.workers.Load(key)
 	if ok {
+		if testHookLookup != nil {
+			testHookLookup(w)
+		}
 		slot.Store(w)
+		// The janitor may have evicted w, and swept the cache, between the
+		// Load and the Store: then nobody else would clear the slot. Either
+		// this load sees the flag or the sweep saw the stored pointer.
+		if w.evicted.Load() {
+			slot.CompareAndSwap(w, nil)
+		}
 		w.touch()
 	}
 	return w, ok
