@@ -63,7 +63,8 @@ func TestCacheIgnoresEvicted(t *testing.T) {
 			t.Fatal("Get returned the evicted worker")
 		}
 		// A stale slot (as if the sweep had not cleared it yet) is skipped too.
-		p.cache[cacheSlot(k)].Store(old)
+		p.cache[cacheSet(k)].Store(old)
+		p.cache[cacheSet(k)+1].Store(old)
 		if w, ok := p.Lookup(k); !ok || w != nw {
 			t.Fatal("Lookup served an evicted worker from the cache")
 		}
@@ -90,7 +91,8 @@ func TestCacheStoreRacingEviction(t *testing.T) {
 		p := newPool(t, Config{IdleTimeout: time.Second})
 		k := policy.ParseKey("svc.Op")
 		w, _ := p.Get(k)
-		p.cache[cacheSlot(k)].Store(nil) // force the next Lookup to miss
+		p.cache[cacheSet(k)].Store(nil) // force the next Lookup to miss
+		p.cache[cacheSet(k)+1].Store(nil)
 		testHookLookup = func(got *Worker) {
 			testHookLookup = nil
 			// What the sweep does, in full, at the worst moment.
@@ -103,8 +105,36 @@ func TestCacheStoreRacingEviction(t *testing.T) {
 		if !w.evicted.Load() {
 			t.Fatal("the hook did not evict the worker")
 		}
-		if got := p.cache[cacheSlot(k)].Load(); got == w {
-			t.Fatal("the evicted worker stayed in the cache")
+		for i := range p.cache {
+			if p.cache[i].Load() == w {
+				t.Fatalf("the evicted worker stayed in cache slot %d", i)
+			}
 		}
 	})
+}
+
+// TestCacheTwoWays verifies two keys whose string addresses fall in the same
+// set both stay cached when used alternately (they do not evict each other).
+func TestCacheTwoWays(t *testing.T) {
+	p := newPool(t, Config{})
+	bySet := map[uint64]policy.Key{}
+	var k1, k2 policy.Key
+	for i := 0; k1 == (policy.Key{}); i++ {
+		k := policy.Key{Namespace: "svc", Name: "Op" + itoa(i)}
+		if prev, ok := bySet[cacheSet(k)]; ok {
+			k1, k2 = prev, k
+		}
+		bySet[cacheSet(k)] = k
+	}
+	w1, _ := p.Get(k1)
+	w2, _ := p.Get(k2)
+	for range 4 {
+		p.Lookup(k1)
+		p.Lookup(k2)
+	}
+	set := cacheSet(k1)
+	got := map[*Worker]bool{p.cache[set].Load(): true, p.cache[set+1].Load(): true}
+	if !got[w1] || !got[w2] {
+		t.Fatalf("set %d holds %v, want both workers", set, got)
+	}
 }

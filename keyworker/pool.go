@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,13 +72,15 @@ type Pool struct {
 	closed   bool
 	wg       sync.WaitGroup
 
-	// cache is a direct-mapped cache in front of the map, indexed by the
-	// addresses of the key's string data (see cacheSlot). A hit costs two
-	// loads and a string comparison instead of hashing both strings; a miss
-	// falls back to the map and fills the slot. Call sites load and store
-	// slots; the janitor clears slots holding evicted workers, so an evicted
-	// key's state is not kept alive by the cache. A slot may hold a stale or
-	// evicted worker at any time: a hit is checked against both.
+	// cache is a two-way set-associative cache in front of the map, indexed
+	// by the addresses of the key's string data (see cacheSet). A hit costs
+	// a load or two and a string comparison instead of hashing both
+	// strings; a miss falls back to the map and fills a slot of the set (two
+	// ways, so that two hot keys whose addresses collide do not evict each
+	// other on every call). Call sites load and store slots; the janitor
+	// clears slots holding evicted workers, so an evicted key's state is not
+	// kept alive by the cache. A slot may hold a stale or evicted worker at
+	// any time: a hit is checked against both.
 	cache [cacheSlots]atomic.Pointer[Worker]
 }
 
@@ -85,25 +88,25 @@ type Pool struct {
 // and the cache store: where an eviction can slip in.
 var testHookLookup func(*Worker)
 
-// cacheSlots is the size of Pool.cache: 4 KiB of pointers.
+// cacheSlots is the size of Pool.cache: 4 KiB of pointers, in sets of two.
 const (
 	cacheBits  = 9
 	cacheSlots = 1 << cacheBits
 )
 
-// cacheSlot returns key's slot in the cache. It hashes where the key's
-// strings live, not what they hold: a program that builds its keys once (a
-// package variable, ParseKey at start-up) passes the same string data on
-// every call, and hashing two pointers is far cheaper than hashing the bytes.
-// Keys built anew per call land on varying slots; each slot learns the
-// worker on its first miss, which costs only the map lookup the call would
-// have made anyway. Correctness never depends on the slot: a hit compares
-// the keys by value.
-func cacheSlot(k policy.Key) uint64 {
+// cacheSet returns the index of the first of key's two slots in the cache.
+// It hashes where the key's strings live, not what they hold: a program that
+// builds its keys once (a package variable, ParseKey at start-up) passes the
+// same string data on every call, and hashing two pointers is far cheaper
+// than hashing the bytes. Keys built anew per call land on varying sets;
+// each set learns the worker on its first miss, which costs only the map
+// lookup the call would have made anyway. Correctness never depends on the
+// set: a hit compares the keys by value.
+func cacheSet(k policy.Key) uint64 {
 	a := uint64(uintptr(unsafe.Pointer(unsafe.StringData(k.Namespace))))
 	b := uint64(uintptr(unsafe.Pointer(unsafe.StringData(k.Name))))
 	h := (a^uint64(len(k.Namespace)))*0x9E3779B97F4A7C15 ^ (b+uint64(len(k.Name)))*0xC2B2AE3D27D4EB4F
-	return h >> (64 - cacheBits)
+	return h >> (64 - cacheBits) &^ 1
 }
 
 // NewPool validates cfg and starts the janitor.
@@ -161,17 +164,29 @@ func (p *Pool) newWorker(key policy.Key) *Worker {
 }
 
 // Lookup returns key's worker if it has one; it never creates one. The hit
-// path is a cache load and a key comparison, else one lock-free map load.
+// path is a cache load or two and a key comparison, else one lock-free map
+// load.
 func (p *Pool) Lookup(key policy.Key) (*Worker, bool) {
-	slot := &p.cache[cacheSlot(key)]
-	if w := slot.Load(); w != nil && w.key == key && !w.evicted.Load() {
-		w.touch()
-		return w, true
+	set := p.cache[cacheSet(key):][:2]
+	for i := range set {
+		if w := set[i].Load(); w != nil && w.key == key && !w.evicted.Load() {
+			w.touch()
+			return w, true
+		}
 	}
 	w, ok := p.workers.Load(key)
 	if ok {
 		if testHookLookup != nil {
 			testHookLookup(w)
+		}
+		// Fill an empty or dead way, else replace one at random (a third hot
+		// key in the set; rare, and it costs only map lookups).
+		slot := &set[rand.Uint32()&1]
+		for i := range set {
+			if v := set[i].Load(); v == nil || v.evicted.Load() {
+				slot = &set[i]
+				break
+			}
 		}
 		slot.Store(w)
 		// The janitor may have evicted w, and swept the cache, between the
