@@ -17,10 +17,10 @@ import (
 // an adaptive throttle named as the policy's retry budget.
 var ErrThrottled = errors.New("rego: throttled by the client-side adaptive throttle")
 
-// ErrGoexit is the PanicError value of a call whose hedge called
-// runtime.Goexit (t.FailNow, say); rego then calls runtime.Goexit in the
-// caller's goroutine. An op must not call runtime.Goexit in the caller's own
-// goroutine: the call's timeline and observers would not be finalized.
+// ErrGoexit is the PanicError value of a call whose op called runtime.Goexit
+// (t.FailNow, say). In a hedge goroutine, rego then calls runtime.Goexit in
+// the caller's goroutine; in the caller's own goroutine, the call's timeline
+// and observers are finalized on the way out.
 var ErrGoexit = errors.New("rego: the op called runtime.Goexit")
 
 // StopThrottled is the Error.Reason of a call refused by an adaptive throttle.
@@ -61,13 +61,26 @@ func (p *panicked) raise() {
 
 // invokeSafe runs op and turns a panic into a value, so that the engine can close
 // the timeline and the observers before re-raising it in the caller's goroutine.
-func (c *call[T]) invokeSafe(ctx context.Context) (v T, err error, p *panicked) {
+// ac, when not nil, is the attempt's context, finished however the op ends
+// (runtime.Goexit included: its timer and its watch on the caller's context
+// must not outlive the attempt).
+//
+// A normal return is told from a panic by a flag, not by recover's result,
+// so that a panic(nil) under GODEBUG=panicnil=1 is a panic too. A Goexit also
+// leaves the flag unset; recover cannot stop it, and the frames above never
+// see p.
+func (c *call[T]) invokeSafe(ctx context.Context, ac *attemptCtx) (v T, err error, p *panicked) {
+	returned := false
 	defer func() {
-		if r := recover(); r != nil {
-			p = &panicked{value: r, stack: debug.Stack()}
+		if ac != nil {
+			ac.finish()
+		}
+		if !returned {
+			p = &panicked{value: recover(), stack: debug.Stack()}
 		}
 	}()
 	v, err = c.invoke(ctx)
+	returned = true
 	return v, err, nil
 }
 
@@ -78,12 +91,15 @@ func (c *call[T]) invokeSafe(ctx context.Context) (v T, err error, p *panicked) 
 // happens. (The first-attempt fast path, with nothing to record and no
 // timer, lets a classifier's panic through as it is.)
 func classifyGuarded(c classify.Classifier, ctx context.Context, err error) (v classify.Verdict, p *panicked) {
+	returned := false
 	defer func() {
-		if r := recover(); r != nil {
-			p = &panicked{value: r, stack: debug.Stack()}
+		if !returned {
+			p = &panicked{value: recover(), stack: debug.Stack()}
 		}
 	}()
-	return c.Classify(ctx, err), nil
+	v = c.Classify(ctx, err)
+	returned = true
+	return v, nil
 }
 
 // recorder builds the timeline and feeds the observers. Only the caller's
@@ -139,23 +155,33 @@ func (r *recorder) finish(end time.Time, err error, ok bool) {
 
 // abandon finishes a timeline whose call is leaving the loop by neither a
 // return nor the re-raise of an op's recorded panic: something panicked in
-// the caller's goroutine outside the op (a classifier, a budget) or the op
+// the caller's goroutine outside the op (a budget, an observer) or the op
 // called runtime.Goexit. It must be called directly by a deferred function
 // with what recover returned there (nil for Goexit); it re-raises a panic.
-// When an observer was running, it is the observer's panic (or exit): the
-// observers are not called again, and the panic goes on unchanged.
-func (r *recorder) abandon(rec any, now time.Time, attempt int) {
+// attempt is the index of the attempt in flight when running, else of the
+// next one; start is the in-flight attempt's start. When an observer was
+// running, it is the observer's panic (or exit): the observers are not called
+// again, and the panic goes on unchanged.
+//
+// recover cannot tell runtime.Goexit from a panic(nil) under
+// GODEBUG=panicnil=1 (the default only for main modules older than Go 1.21,
+// which cannot build rego): such a panic would be taken for a Goexit and end
+// here.
+func (r *recorder) abandon(rec any, now time.Time, attempt int, running bool, start time.Time) {
 	if r.inObserver {
 		if rec != nil {
 			panic(rec)
 		}
 		return
 	}
-	val, detail := rec, "panic outside the op"
+	val, reason, detail := rec, "panic", "panic outside the op"
 	if rec == nil {
-		val, detail = ErrGoexit, "the op called runtime.Goexit"
+		val, reason, detail = ErrGoexit, "goexit", "the op called runtime.Goexit"
 	}
 	stack := debug.Stack()
+	if running {
+		r.attempt(observe.AttemptRecord{Index: attempt, Start: start, End: now, Outcome: classify.Abort, Reason: reason})
+	}
 	r.event(observe.Event{Kind: observe.EventPanic, At: now, Attempt: attempt, Detail: detail + "\n" + string(stack)})
 	r.finish(now, &PanicError{Value: val, Stack: stack}, false)
 	if rec != nil {
@@ -250,7 +276,7 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 	// runs with the least state; the loop takes over if it fails.
 	var o round[T]
 	if p.Hedge.MaxHedges == 0 && p.Retry.AttemptTimeout == 0 {
-		o.v, o.err, o.pan = c.invokeSafe(&firstCtx{parent: ctx, key: key})
+		o.v, o.err, o.pan = c.invokeSafe(&firstCtx{parent: ctx, key: key}, nil)
 		o.started = 1
 		if o.pan == nil {
 			o.verdict = x.classifier.Classify(ctx, o.err)
@@ -281,8 +307,7 @@ func runOne[T any](cs *callState, c *call[T], rec *recorder, n int, start time.T
 	ad, own := cs.attemptDeadline(start)
 	ac := &attemptCtx{parent: cs.ctx, eng: cs.e, own: own,
 		info: observe.AttemptInfo{Key: cs.key, Index: n, Deadline: ad}}
-	o.v, o.err, o.pan = c.invokeSafe(ac)
-	ac.finish()
+	o.v, o.err, o.pan = c.invokeSafe(ac, ac)
 	o.started = 1
 	end := cs.end()
 	if o.pan == nil {
@@ -347,12 +372,15 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 	// finish it on their way out; anything else (a classifier or budget that
 	// panics, an op that calls runtime.Goexit) is caught here.
 	permit := false
+	running := false       // a round is in flight (its attempt index is n)
+	var runStart time.Time // when it started
 	defer func() {
 		if permit {
+			permit = false
 			s.RetryBudget.Release()
 		}
 		if rec.on() && !rec.finished {
-			rec.abandon(recover(), e.clock.Now(), max(n-1, 0))
+			rec.abandon(recover(), e.clock.Now(), n, running, runStart)
 		}
 	}()
 	fail := func(reason string, attempts int, last, cause error) (T, *observe.Timeline, error) {
@@ -383,6 +411,7 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 		if r > 0 {
 			aStart = cs.now()
 		}
+		running, runStart = true, aStart
 		if r == 0 && pre != nil {
 			o = *pre
 		} else if hedged {
@@ -390,10 +419,11 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 		} else {
 			o = runOne(&cs, c, &rec, n, aStart, wait)
 		}
+		running = false
 		n += o.started
 		if permit {
-			s.RetryBudget.Release()
 			permit = false
+			s.RetryBudget.Release()
 		}
 
 		if o.pan != nil {

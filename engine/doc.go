@@ -56,6 +56,9 @@
 // after its call returned) is not re-raised: it is logged at Error level with
 // its stack, and the call's result stands. A classifier or budget that panics
 // in the caller's goroutine is handled the same way, and an op that calls
-// runtime.Goexit there has its call finalized before the goroutine exits. A
-// panicking observer is not called again; its panic goes on unchanged.
+// runtime.Goexit there has its call finalized before the goroutine exits; a
+// hedged round left that way cancels its hedges and stops its timers. A hedge
+// budget that panics when asked for a permit (on the timer wheel or in a
+// hedge goroutine) is logged and counts as a refusal. A panicking observer is
+// not called again; its panic goes on unchanged.
 package engine

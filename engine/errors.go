@@ -75,13 +75,20 @@ func (e *Error) Unwrap() []error {
 	return nil
 }
 
-// PanicError is the FinalErr of the timeline of a call whose op panicked. The
-// panic itself is re-raised in the caller's goroutine after the observers ran;
-// this value only lets a timeline (and OnFailure) say what happened.
+// PanicError is the FinalErr of the timeline of a call that panicked in the
+// op (or in a classifier or budget called in the caller's goroutine), or
+// whose op called runtime.Goexit (Value is then ErrGoexit). The panic itself
+// is re-raised in the caller's goroutine after the observers ran; this value
+// only lets a timeline (and OnFailure) say what happened.
 type PanicError struct {
-	Value any    // what the op passed to panic
+	Value any    // what was passed to panic, or ErrGoexit
 	Stack []byte // the panicking goroutine's stack
 }
 
 // Error reports the panic value.
-func (e *PanicError) Error() string { return fmt.Sprintf("rego: op panicked: %v", e.Value) }
+func (e *PanicError) Error() string {
+	if e.Value == ErrGoexit {
+		return ErrGoexit.Error()
+	}
+	return fmt.Sprintf("rego: panic: %v", e.Value)
+}

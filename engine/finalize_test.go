@@ -1,11 +1,15 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/regoresilience/rego/classify"
@@ -66,12 +70,15 @@ func TestGoexitInCallerFinalizes(t *testing.T) {
 	if <-done {
 		t.Fatal("Do returned; want the goroutine to exit")
 	}
-	if got := strings.Join(o.log(), " "); got != "start failure" {
-		t.Errorf("observer saw %q, want %q", got, "start failure")
+	if got, want := strings.Join(o.log(), " "), "start attempt:abort failure"; got != want {
+		t.Errorf("observer saw %q, want %q", got, want)
 	}
 	var pe *PanicError
 	if len(o.tls) != 1 || !errors.As(o.tls[0].FinalErr, &pe) || pe.Value != ErrGoexit {
 		t.Fatalf("timeline not finished with ErrGoexit: %+v", o.tls)
+	}
+	if a := o.tls[0].Attempts; len(a) != 1 || a[0].Index != 0 || a[0].Reason != "goexit" {
+		t.Fatalf("the attempt that exited is not recorded as such: %+v", a)
 	}
 }
 
@@ -126,5 +133,155 @@ func TestHedgedClassifierPanicStopsTimer(t *testing.T) {
 	e.Close() // Shutdown runs a pending hedge timer at once: a live one would launch
 	if calls != 1 {
 		t.Fatalf("op ran %d times, want 1 (a hedge ran after the call ended)", calls)
+	}
+}
+
+// TestGoexitInLaterRoundRecordsIt verifies a Goexit in a retry is recorded
+// against that attempt (index 1), not the previous one.
+func TestGoexitInLaterRoundRecordsIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := &recObserver{t: t}
+		e := newEngine(t, withPolicy(fixed(3, time.Millisecond)), WithObserver(o), WithKeyBudgets(nil, nil))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			calls := 0
+			e.Do(context.Background(), key, func(context.Context) error {
+				if calls++; calls == 2 {
+					runtime.Goexit()
+				}
+				return errFlaky
+			})
+		}()
+		<-done
+		if len(o.tls) != 1 {
+			t.Fatalf("%d timelines", len(o.tls))
+		}
+		a := o.tls[0].Attempts
+		if len(a) != 2 || a[1].Index != 1 || a[1].Reason != "goexit" {
+			t.Fatalf("attempts %+v; want #1 recorded as goexit", a)
+		}
+	})
+}
+
+// panicBudget panics in the methods named.
+type panicBudget struct {
+	acquire, record bool
+}
+
+func (b *panicBudget) TryAcquire() bool {
+	if b.acquire {
+		panic("budget bug")
+	}
+	return true
+}
+func (b *panicBudget) Release() {}
+func (b *panicBudget) Record(first, ok bool) {
+	if b.record {
+		panic("budget bug")
+	}
+}
+
+// TestHedgeBudgetPanicDoesNotHang verifies a hedge budget that panics in
+// TryAcquire, whether asked on the wheel (a hedge timer fires while the
+// primary runs) or in the caller's goroutine (the primary fails first and
+// fires the next hedge), neither hangs the round nor the engine's wheel: the
+// hedge is not launched, the panic is logged, the call ends, and Close
+// returns.
+func TestHedgeBudgetPanicDoesNotHang(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail time.Duration // when the primary fails
+	}{{"wheel", 7 * time.Millisecond}, {"caller", 2 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := fixed(1, time.Millisecond)
+				p.Hedge = policy.Hedge{MaxHedges: 2, Delay: 5 * time.Millisecond}
+				p.HedgeBudget = "bad"
+				var logged bytes.Buffer
+				e, err := New(withPolicy(p), WithBudget("bad", &panicBudget{acquire: true}),
+					WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = e.Do(context.Background(), key, func(ctx context.Context) error {
+					if info, _ := observe.AttemptFromContext(ctx); info.Hedge {
+						t.Error("a hedge ran although its budget panicked")
+					}
+					select {
+					case <-time.After(tc.fail):
+						return errFlaky
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				})
+				if !errors.Is(err, errFlaky) {
+					t.Fatalf("err = %v, want the primary's error", err)
+				}
+				if !strings.Contains(logged.String(), "the hedge budget panicked") {
+					t.Errorf("the budget's panic was not logged; log:\n%s", logged.String())
+				}
+				// The wheel is not stuck: a backoff on it still ends, and Close returns.
+				if err := e.sleep(context.Background(), 50*time.Millisecond); err != nil {
+					t.Fatalf("sleep on the wheel: %v", err)
+				}
+				e.Close()
+			})
+		})
+	}
+}
+
+// TestAbandonedHedgedRoundLeavesNothing verifies that when the caller's
+// goroutine leaves a hedged round abnormally — the primary calls
+// runtime.Goexit, or a budget panics while the round is being recorded — the
+// round's hedge timer is stopped and its running hedges are cancelled: no op
+// runs or keeps running for a call that is over.
+func TestAbandonedHedgedRoundLeavesNothing(t *testing.T) {
+	for _, tc := range []string{"goexit-primary", "record-panics"} {
+		t.Run(tc, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := fixed(1, time.Millisecond)
+				p.Hedge = policy.Hedge{MaxHedges: 2, Delay: 5 * time.Millisecond}
+				opts := []Option{withPolicy(p), WithObserver(&recObserver{t: t})}
+				if tc == "record-panics" {
+					p.RetryBudget = "bad"
+					opts = []Option{withPolicy(p), WithObserver(&recObserver{t: t}),
+						WithBudget("bad", &panicBudget{record: true})}
+				}
+				e := newEngine(t, opts...)
+				var started, running atomic.Int32
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					defer func() { recover() }() // the budget's panic, re-raised
+					e.Do(context.Background(), key, func(ctx context.Context) error {
+						started.Add(1)
+						info, _ := observe.AttemptFromContext(ctx)
+						if !info.Hedge {
+							<-time.After(7 * time.Millisecond) // hedge 1 fires at 5ms
+							if tc == "goexit-primary" {
+								runtime.Goexit()
+							}
+							return nil // settles; recording it panics
+						}
+						running.Add(1)
+						defer running.Add(-1)
+						<-ctx.Done()
+						return ctx.Err()
+					})
+				}()
+				<-done
+				synctest.Wait()
+				at := started.Load()
+				<-time.After(time.Second) // hedge 2's timer would fire at 10ms
+				synctest.Wait()
+				if n := started.Load(); n != at || n != 2 {
+					t.Errorf("%d ops started by the end of the call, %d a second later; want 2 and 2", at, n)
+				}
+				if n := running.Load(); n != 0 {
+					t.Errorf("%d hedges still running a second after the call ended", n)
+				}
+			})
+		})
 	}
 }

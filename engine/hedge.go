@@ -179,7 +179,19 @@ func (g *group[T]) launch(k int) {
 		hs.results <- hedgeResult[T]{kick: true} // at most once: stopped is now set
 		return
 	}
-	if !cs.s.HedgeBudget.TryAcquire() {
+	// The budget is user code: ask it without holding mu (a panic there must
+	// not leave the round locked), then check the launch is still wanted.
+	hs.mu.Unlock()
+	granted := g.tryAcquireHedge(&cs)
+	hs.mu.Lock()
+	if hs.stopped || hs.launched != k {
+		hs.mu.Unlock()
+		if granted {
+			g.releaseHedge(&cs)
+		}
+		return
+	}
+	if !granted {
 		hs.stopped, hs.denied = true, true
 		hs.mu.Unlock()
 		hs.results <- hedgeResult[T]{kick: true} // at most once: stopped is now set
@@ -195,6 +207,39 @@ func (g *group[T]) launch(k int) {
 	}
 	hs.mu.Unlock()
 	go g.runHedge(k, ac, now)
+}
+
+// tryAcquireHedge asks the hedge budget for a permit. launch runs on the
+// wheel goroutine, in hedge goroutines and in the caller's: a budget that
+// panics there is logged with its stack and counts as a refusal, so that it
+// neither kills the wheel nor hangs the round.
+func (g *group[T]) tryAcquireHedge(cs *callState) (ok bool) {
+	returned := false
+	defer func() {
+		if !returned {
+			g.budgetPanicked(cs, "TryAcquire", recover())
+		}
+	}()
+	ok = cs.s.HedgeBudget.TryAcquire()
+	returned = true
+	return ok
+}
+
+// releaseHedge gives back a permit that a racing launch made useless.
+func (g *group[T]) releaseHedge(cs *callState) {
+	returned := false
+	defer func() {
+		if !returned {
+			g.budgetPanicked(cs, "Release", recover())
+		}
+	}()
+	cs.s.HedgeBudget.Release()
+	returned = true
+}
+
+func (g *group[T]) budgetPanicked(cs *callState, method string, val any) {
+	cs.e.logger.Error("rego: the hedge budget panicked; the hedge is not launched",
+		"key", cs.key.String(), "budget", cs.x.hedgeName, "method", method, "panic", val, "stack", string(debug.Stack()))
 }
 
 // runHedge is a hedge goroutine. Whatever happens in it — the op returns,
@@ -222,8 +267,7 @@ func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 		g.decide(k)
 		g.state().results <- r
 	}()
-	r.v, r.err, r.pan = g.call.invokeSafe(ac)
-	ac.finish()
+	r.v, r.err, r.pan = g.call.invokeSafe(ac, ac)
 	r.end = cs.e.clock.Now()
 	cs.s.HedgeBudget.Release()
 	released = true
@@ -296,22 +340,37 @@ func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start
 		g.timer = cs.e.sched.Schedule(cs.s.HedgeDelay, g)
 	}
 
+	// Whatever takes the caller's goroutine out of the round other than a
+	// return (an op that calls runtime.Goexit, a budget or observer that
+	// panics) must leave nothing behind: no armed timer, no running hedge.
+	ended := false
+	defer func() {
+		if !ended {
+			g.timer.Stop()
+			g.enterHedging()
+			g.decide(-1)
+		}
+	}()
+
 	r := hedgeResult[T]{k: 0, start: start}
-	r.v, r.err, r.pan = c.invokeSafe(&g.primary)
-	g.primary.finish()
+	r.v, r.err, r.pan = c.invokeSafe(&g.primary, &g.primary)
 	r.end = cs.end()
 	if r.pan == nil {
 		r.verdict, r.pan = classifyGuarded(cs.x.classifier, cs.ctx, r.err)
 	}
 	settles := r.pan != nil || r.verdict.Outcome != classify.Retryable
+	var out round[T]
 	if settles && g.phase.CompareAndSwap(phaseSingle, phaseSettled) {
 		// The primary settled before any hedge fired: the common, lock-free case.
 		g.timer.Stop()
-		return g.single(cs, rec, r, wait)
+		out = g.single(cs, rec, r, wait)
+	} else {
+		g.timer.Stop()
+		g.enterHedging()
+		out = g.coordinate(cs, rec, r, wait)
 	}
-	g.timer.Stop()
-	g.enterHedging()
-	return g.coordinate(cs, rec, r, wait)
+	ended = true
+	return out
 }
 
 // single records a round that ran only its primary.
