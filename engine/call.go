@@ -368,9 +368,10 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 	// permit: the current round holds a retry budget permit. Whatever ends the
 	// call — a return, the op's panic re-raised, a panicking classifier or
 	// observer — gives it back. And whatever ends it, a timeline (and so the
-	// observers) is finished exactly once: every return and the op's panic
-	// finish it on their way out; anything else (a classifier or budget that
-	// panics, an op that calls runtime.Goexit) is caught here.
+	// observers) is finished exactly once: every return and a recorded panic
+	// (the op's or the classifier's) finish it on their way out; anything
+	// else (a budget or observer that panics, an op that calls
+	// runtime.Goexit) is caught here.
 	permit := false
 	running := false       // a round is in flight (its attempt index is n)
 	var runStart time.Time // when it started
