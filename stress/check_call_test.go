@@ -67,9 +67,8 @@ func (w *world) checkCall(c *callRec, closeAt time.Time) problems {
 	v.checkRounds()
 	v.checkEnding()
 	v.checkResult()
-	if w.observed {
-		v.checkTimeline()
-	}
+	v.checkHedgeTriggers()
+	v.checkTimeline()
 	return v.p
 }
 

@@ -10,33 +10,45 @@ import (
 )
 
 // checkTimeline checks what the observer saw (invariant 4) and the call's
-// timeline against the attempts that actually ran.
+// timeline against the attempts that actually ran. In a world without the
+// observer only the timeline a call returned is there to check.
 func (v *callView) checkTimeline() {
 	p := &v.p
-	oc, ok := v.w.obs.lookup(v.id)
-	if !ok {
-		p.add("invariant 4: the observer never heard of the call")
-		return
-	}
-	oc.mu.Lock()
-	defer oc.mu.Unlock()
-	for _, s := range oc.problems {
-		p.add("invariant 4: %s", s)
-	}
-	if oc.starts != 1 || oc.ends != 1 {
-		p.add("invariant 4: OnStart %d times, OnSuccess/OnFailure %d times; want 1 and 1", oc.starts, oc.ends)
-		return
-	}
 	succeeded := v.err == nil && !v.panicked
-	if oc.success != succeeded {
-		p.add("invariant 4: OnSuccess = %v, but the call succeeded = %v", oc.success, succeeded)
+	returnsTL := v.flavor == flavorDoWithTimeline || v.flavor == flavorDoValueWithTimeline
+	var (
+		oc *obsCall
+		tl *observe.Timeline
+	)
+	if v.w.observed {
+		var ok bool
+		if oc, ok = v.w.obs.lookup(v.id); !ok {
+			p.add("invariant 4: the observer never heard of the call")
+			return
+		}
+		oc.mu.Lock()
+		defer oc.mu.Unlock()
+		for _, s := range oc.problems {
+			p.add("invariant 4: %s", s)
+		}
+		if oc.starts != 1 || oc.ends != 1 {
+			p.add("invariant 4: OnStart %d times, OnSuccess/OnFailure %d times; want 1 and 1", oc.starts, oc.ends)
+			return
+		}
+		if oc.success != succeeded {
+			p.add("invariant 4: OnSuccess = %v, but the call succeeded = %v", oc.success, succeeded)
+		}
+		tl = oc.tl
+		if tl != nil && returnsTL && !v.panicked && v.tl != tl {
+			p.add("the returned timeline %p is not the one the observer got %p", v.tl, tl)
+		}
+	} else if returnsTL && !v.panicked {
+		if tl = v.tl; tl == nil {
+			p.add("%s returned no timeline", flavorNames[v.flavor])
+		}
 	}
-	tl := oc.tl
 	if tl == nil {
 		return
-	}
-	if (v.flavor == flavorDoWithTimeline || v.flavor == flavorDoValueWithTimeline) && !v.panicked && v.tl != tl {
-		p.add("the returned timeline %p is not the one the observer got %p", v.tl, tl)
 	}
 	if tl.Key != v.spec.key || tl.Pattern != v.spec.pattern {
 		p.add("timeline key %s pattern %q, want %s %q", tl.Key, tl.Pattern, v.spec.key, v.spec.pattern)
@@ -72,6 +84,17 @@ func (v *callView) checkTimeline() {
 		v.checkRecord(rec)
 	}
 	// OnAttempt once per recorded attempt, with the same record.
+	if oc != nil {
+		v.checkOnAttempt(oc, tl, recs)
+	}
+	v.checkEvents(tl)
+	v.checkBackoffs(tl)
+}
+
+// checkOnAttempt checks the observer saw each recorded attempt once, as
+// recorded.
+func (v *callView) checkOnAttempt(oc *obsCall, tl *observe.Timeline, recs map[int]observe.AttemptRecord) {
+	p := &v.p
 	if len(oc.attempts) != len(tl.Attempts) {
 		p.add("invariant 4: %d OnAttempt callbacks, %d attempts recorded", len(oc.attempts), len(tl.Attempts))
 	}
@@ -85,9 +108,6 @@ func (v *callView) checkTimeline() {
 			p.add("invariant 4: OnAttempt #%d does not match the timeline's record", rec.Index)
 		}
 	}
-	v.checkHedgeTriggers()
-	v.checkEvents(tl)
-	v.checkBackoffs(tl)
 }
 
 // checkRecord checks one attempt record against the invocation it describes.
