@@ -373,7 +373,7 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 	// else (a budget or observer that panics, an op that calls
 	// runtime.Goexit) is caught here.
 	permit := false
-	running := false       // a round is in flight (its attempt index is n)
+	running := false       // an unhedged round is in flight (its attempt index is n)
 	var runStart time.Time // when it started
 	defer func() {
 		if permit {
@@ -412,7 +412,9 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 		if r > 0 {
 			aStart = cs.now()
 		}
-		running, runStart = true, aStart
+		// A hedged round's attempts are recorded by the round itself; one
+		// left abnormally ends without them (its events say what fired).
+		running, runStart = !hedged, aStart
 		if r == 0 && pre != nil {
 			o = *pre
 		} else if hedged {

@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/regoresilience/rego/budget"
 	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
@@ -284,4 +285,99 @@ func TestAbandonedHedgedRoundLeavesNothing(t *testing.T) {
 			})
 		})
 	}
+}
+
+// slowFirstBudget wraps a budget; its first TryAcquire waits (up to wait)
+// for a second caller, as a preempted launcher would.
+type slowFirstBudget struct {
+	inner          budget.Budget
+	wait           time.Duration
+	asks, releases atomic.Int32
+	second         chan struct{}
+	releasePanics  bool
+}
+
+func (b *slowFirstBudget) TryAcquire() bool {
+	switch b.asks.Add(1) {
+	case 1:
+		select {
+		case <-b.second:
+		case <-time.After(b.wait):
+		}
+	case 2:
+		close(b.second)
+	}
+	return b.inner.TryAcquire()
+}
+
+func (b *slowFirstBudget) Release() {
+	b.releases.Add(1)
+	b.inner.Release()
+	if b.releasePanics {
+		panic("release bug")
+	}
+}
+
+func (b *slowFirstBudget) Record(first, ok bool) { b.inner.Record(first, ok) }
+
+// TestOneLaunchAsksTheBudget verifies that when a hedge's timer and a
+// retryable failure both ask for the same hedge at once, the budget is asked
+// once: the hedge runs, no permit is wasted, and no refusal is recorded.
+func TestOneLaunchAsksTheBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		conc, err := budget.NewConcurrency(budget.ConcurrencyConfig{Max: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &slowFirstBudget{inner: conc, wait: 5 * time.Millisecond, second: make(chan struct{})}
+		p := fixed(1, time.Millisecond)
+		p.Hedge = policy.Hedge{MaxHedges: 1, Delay: 5 * time.Millisecond}
+		p.HedgeBudget = "slow"
+		e := newEngine(t, withPolicy(p), WithBudget("slow", b))
+		tl, err := e.DoWithTimeline(context.Background(), key, func(ctx context.Context) error {
+			if info, _ := observe.AttemptFromContext(ctx); info.Hedge {
+				return nil
+			}
+			<-time.After(7 * time.Millisecond) // fails while the timer's launch is asking
+			return errFlaky
+		})
+		if err != nil || !tl.Hedged() || hasEvent(tl, observe.EventBudgetDenied) {
+			t.Fatalf("err %v, hedged %v, denied %v; want the hedge to run and win:\n%v", err, tl.Hedged(), hasEvent(tl, observe.EventBudgetDenied), tl)
+		}
+		if n := b.asks.Load(); n != 1 {
+			t.Fatalf("the budget was asked %d times for one hedge", n)
+		}
+	})
+}
+
+// TestHedgeReleasePanicReleasesOnce verifies a hedge budget whose Release
+// panics is released once per permit and does not crash the process.
+func TestHedgeReleasePanicReleasesOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &slowFirstBudget{inner: unlimited{}, second: make(chan struct{}), releasePanics: true}
+		close(b.second) // no waiting
+		b.asks.Store(2)
+		p := fixed(1, time.Millisecond)
+		p.Hedge = policy.Hedge{MaxHedges: 1, Delay: 5 * time.Millisecond}
+		p.HedgeBudget = "bad"
+		var logged bytes.Buffer
+		e := newEngine(t, withPolicy(p), WithBudget("bad", b), WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+		err := e.Do(context.Background(), key, func(ctx context.Context) error {
+			if info, _ := observe.AttemptFromContext(ctx); info.Hedge {
+				return nil
+			}
+			<-ctx.Done() // the hedge wins and cancels the primary
+			return ctx.Err()
+		})
+		if err != nil {
+			t.Fatalf("err = %v", err)
+		}
+		synctest.Wait()
+		if n := b.releases.Load(); n != 1 {
+			t.Fatalf("Release called %d times for one permit", n)
+		}
+		if !strings.Contains(logged.String(), "the hedge budget panicked") {
+			t.Errorf("the Release panic was not logged; log:\n%s", logged.String())
+		}
+	})
 }

@@ -79,6 +79,7 @@ type hedging[T any] struct {
 	stopped  bool // no more launches: the round is decided, or a budget refused
 	decided  bool // an attempt won or aborted; the others were cancelled
 	denied   bool // the hedge budget refused a launch (an event to record)
+	asking   bool // a launch is asking the budget with mu released: no other may
 	slots    [1 + policy.MaxHedgesLimit]*attemptCtx
 	starts   [1 + policy.MaxHedgesLimit]time.Time
 	timers   [1 + policy.MaxHedgesLimit]hedgeTimer[T] // timers[k] fires hedge k, k >= 2
@@ -165,26 +166,24 @@ func (g *group[T]) enterHedging() bool {
 func (g *group[T]) launch(k int) {
 	hs := g.state()
 	hs.mu.Lock()
-	if hs.stopped || hs.launched != k || k > g.maxHedges() {
+	if hs.stopped || hs.launched != k || k > g.maxHedges() || hs.asking {
 		hs.mu.Unlock()
 		return
 	}
+	// This launch is now the only one: it reads the clock, the caller's
+	// context and the budget (user code, all of it) without holding mu, so
+	// that a panic there cannot leave the round locked.
+	hs.asking = true
+	hs.mu.Unlock()
 	cs := g.callState()
 	now := cs.e.clock.Now()
 	// No attempt starts once the caller gave up, the executor closed or the
 	// call's deadline passed: the round ends with what it has.
-	if cs.ctx.Err() != nil || cs.e.closed.Load() || (!cs.deadline.IsZero() && !now.Before(cs.deadline)) {
-		hs.stopped = true
-		hs.mu.Unlock()
-		hs.results <- hedgeResult[T]{kick: true} // at most once: stopped is now set
-		return
-	}
-	// The budget is user code: ask it without holding mu (a panic there must
-	// not leave the round locked), then check the launch is still wanted.
-	hs.mu.Unlock()
-	granted := g.tryAcquireHedge(&cs)
+	over := cs.ctx.Err() != nil || cs.e.closed.Load() || (!cs.deadline.IsZero() && !now.Before(cs.deadline))
+	granted := !over && g.tryAcquireHedge(&cs)
 	hs.mu.Lock()
-	if hs.stopped || hs.launched != k {
+	hs.asking = false
+	if hs.stopped { // decided or finished meanwhile: whoever stopped it reports
 		hs.mu.Unlock()
 		if granted {
 			g.releaseHedge(&cs)
@@ -192,7 +191,7 @@ func (g *group[T]) launch(k int) {
 		return
 	}
 	if !granted {
-		hs.stopped, hs.denied = true, true
+		hs.stopped, hs.denied = true, !over
 		hs.mu.Unlock()
 		hs.results <- hedgeResult[T]{kick: true} // at most once: stopped is now set
 		return
@@ -225,7 +224,8 @@ func (g *group[T]) tryAcquireHedge(cs *callState) (ok bool) {
 	return ok
 }
 
-// releaseHedge gives back a permit that a racing launch made useless.
+// releaseHedge gives back a hedge permit (a hedge's, or one a launch found it
+// no longer needed); a budget that panics is logged, as in tryAcquireHedge.
 func (g *group[T]) releaseHedge(cs *callState) {
 	returned := false
 	defer func() {
@@ -238,7 +238,7 @@ func (g *group[T]) releaseHedge(cs *callState) {
 }
 
 func (g *group[T]) budgetPanicked(cs *callState, method string, val any) {
-	cs.e.logger.Error("rego: the hedge budget panicked; the hedge is not launched",
+	cs.e.logger.Error("rego: the hedge budget panicked",
 		"key", cs.key.String(), "budget", cs.x.hedgeName, "method", method, "panic", val, "stack", string(debug.Stack()))
 }
 
@@ -261,7 +261,8 @@ func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 		}
 		ac.finish()
 		if !released {
-			cs.s.HedgeBudget.Release()
+			released = true
+			g.releaseHedge(&cs)
 		}
 		r.end = cs.e.clock.Now()
 		g.decide(k)
@@ -269,8 +270,8 @@ func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 	}()
 	r.v, r.err, r.pan = g.call.invokeSafe(ac, ac)
 	r.end = cs.e.clock.Now()
-	cs.s.HedgeBudget.Release()
 	released = true
+	g.releaseHedge(&cs)
 	if r.pan != nil && ac.lost() {
 		// The round was decided without this attempt: its panic will not be
 		// re-raised anywhere, so at least it is not silent.
