@@ -213,33 +213,28 @@ func (g *group[T]) launch(k int) {
 // panics there is logged with its stack and counts as a refusal, so that it
 // neither kills the wheel nor hangs the round.
 func (g *group[T]) tryAcquireHedge(cs *callState) (ok bool) {
-	returned := false
-	defer func() {
-		if !returned {
-			g.budgetPanicked(cs, "TryAcquire", recover())
-		}
-	}()
-	ok = cs.s.HedgeBudget.TryAcquire()
-	returned = true
+	guardHedgeBudget(cs, "TryAcquire", func() { ok = cs.s.HedgeBudget.TryAcquire() })
 	return ok
 }
 
 // releaseHedge gives back a hedge permit (a hedge's, or one a launch found it
 // no longer needed); a budget that panics is logged, as in tryAcquireHedge.
 func (g *group[T]) releaseHedge(cs *callState) {
+	guardHedgeBudget(cs, "Release", cs.s.HedgeBudget.Release)
+}
+
+// guardHedgeBudget runs f, a call into the hedge budget, and logs a panic
+// from it with its stack instead of letting it through.
+func guardHedgeBudget(cs *callState, method string, f func()) {
 	returned := false
 	defer func() {
 		if !returned {
-			g.budgetPanicked(cs, "Release", recover())
+			cs.e.logger.Error("rego: the hedge budget panicked", "key", cs.key.String(), "budget", cs.x.hedgeName,
+				"method", method, "panic", recover(), "stack", string(debug.Stack()))
 		}
 	}()
-	cs.s.HedgeBudget.Release()
+	f()
 	returned = true
-}
-
-func (g *group[T]) budgetPanicked(cs *callState, method string, val any) {
-	cs.e.logger.Error("rego: the hedge budget panicked",
-		"key", cs.key.String(), "budget", cs.x.hedgeName, "method", method, "panic", val, "stack", string(debug.Stack()))
 }
 
 // runHedge is a hedge goroutine. Whatever happens in it — the op returns,
