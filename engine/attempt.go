@@ -31,9 +31,9 @@ type attemptCtx struct {
 	info   observe.AttemptInfo // info.Deadline is the effective deadline: min(parent's, call's, attempt's)
 	own    bool                // rego must be able to end this context itself
 
-	err   atomic.Pointer[error]     // set once, by cancel
+	err   atomic.Pointer[error]     // set once, by cancel (or by Err once the attempt ended)
 	state atomic.Uint32             // attemptRunning, then attemptFinished or attemptLost
-	arm   atomic.Pointer[armedDone] // nil until Done/AfterFunc; finishedArm after finish
+	arm   atomic.Pointer[armedDone] // nil until Done/AfterFunc asks while the attempt runs
 }
 
 // firstCtx is the context of a first attempt that rego never has to end by
@@ -123,8 +123,8 @@ var (
 	errCanceled = context.Canceled
 	errDeadline = context.DeadlineExceeded
 
-	// finishedArm marks an attempt that ended before anyone asked for Done: later
-	// callers get an already-closed channel.
+	// finishedArm is what Done and AfterFunc use once an attempt has ended
+	// without an armed done channel: an already-closed one, shared.
 	finishedArm = func() *armedDone {
 		a := &armedDone{done: make(chan struct{})}
 		a.close()
@@ -161,6 +161,12 @@ func (c *attemptCtx) Err() error {
 	}
 	if e := c.err.Load(); e != nil {
 		return *e
+	}
+	if c.state.Load() != attemptRunning {
+		// The attempt has ended (finish writes nothing else): from now on
+		// the context reads as cancelled. The first error reported stays.
+		c.err.CompareAndSwap(nil, &errCanceled)
+		return *c.err.Load()
 	}
 	if err := c.parent.Err(); err != nil {
 		c.cancel(errPtr(err))
@@ -207,6 +213,9 @@ func (c *attemptCtx) armed() *armedDone {
 	if a := c.arm.Load(); a != nil {
 		return a
 	}
+	if c.state.Load() != attemptRunning {
+		return finishedArm // ended: nothing to arm
+	}
 	a := &armedDone{done: make(chan struct{})}
 	if c.err.Load() == nil {
 		if !c.info.Deadline.IsZero() {
@@ -227,8 +236,14 @@ func (c *attemptCtx) armed() *armedDone {
 		a.release()
 		return c.arm.Load()
 	}
-	// cancel may have run between our check and the publication: re-check.
-	if c.err.Load() != nil {
+	// finish may have looked at arm before the publication (it stores
+	// state, then loads arm; this stored arm and now loads state, so one of
+	// the two sees the other), and cancel may have run between our check and
+	// the publication: re-check both.
+	if c.state.Load() != attemptRunning {
+		a.release()
+		a.close()
+	} else if c.err.Load() != nil {
 		a.close()
 	}
 	return a
@@ -259,19 +274,18 @@ const (
 	attemptLost
 )
 
-// finish is called by the engine when the op has returned: it releases the
-// timer and the parent watch, and ends the context so that work the op left
-// behind sees it done.
+// finish is called by the engine when the op has returned (or was lost): it
+// ends the context so that work the op left behind sees it done, and
+// releases the timer and the parent watch if Done armed them. Ending is the
+// state change alone: Done and Err read state, so an attempt nobody asked
+// Done of costs one compare-and-swap here, not three.
 func (c *attemptCtx) finish() {
 	c.state.CompareAndSwap(attemptRunning, attemptFinished)
 	if !c.own {
 		return
 	}
-	c.err.CompareAndSwap(nil, &errCanceled)
-	if c.arm.CompareAndSwap(nil, finishedArm) {
-		return
+	if a := c.arm.Load(); a != nil {
+		a.release()
+		a.close()
 	}
-	a := c.arm.Load()
-	a.release()
-	a.close()
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -77,5 +78,46 @@ func TestAttemptCtxAfterFinish(t *testing.T) {
 	}
 	if kept.Err() == nil {
 		t.Fatal("Err of a finished attempt is nil")
+	}
+}
+
+// TestAttemptCtxFinishRacesDone races finish with a first Done (as a
+// goroutine the op left behind might): whichever wins, the done channel ends
+// up closed, Err reads Canceled and keeps reading it, and the deadline timer
+// and the watch on the parent are released.
+func TestAttemptCtxFinishRacesDone(t *testing.T) {
+	e := newEngine(t)
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 2000 {
+		c := &attemptCtx{parent: parent, eng: e, own: true}
+		c.info.Deadline = time.Now().Add(time.Hour)
+		got := make(chan (<-chan struct{}))
+		go func() { got <- c.Done() }()
+		if i%2 == 0 {
+			runtime.Gosched()
+		}
+		c.finish()
+		done := <-got
+		select {
+		case <-done:
+		default:
+			t.Fatalf("round %d: Done not closed after finish", i)
+		}
+		if err := c.Err(); err != context.Canceled {
+			t.Fatalf("round %d: Err = %v, want Canceled", i, err)
+		}
+		if a := c.arm.Load(); a != nil {
+			if a.timer.Stop() {
+				t.Fatalf("round %d: deadline timer still armed", i)
+			}
+			if a.stopParent != nil && a.stopParent() {
+				t.Fatalf("round %d: parent watch still registered", i)
+			}
+		}
+		c.cancel(&errDeadline) // a late deadline must not change what Err said
+		if err := c.Err(); err != context.Canceled {
+			t.Fatalf("round %d: Err changed to %v", i, err)
+		}
 	}
 }
