@@ -24,14 +24,16 @@ const ReasonHedgeLost = "hedge_lost"
 //
 // The common case costs one allocation (this struct, which embeds the primary's
 // context and is the first hedge timer's task) and no lock: the caller arms the first
-// hedge timer on the wheel, runs the primary, and if it settles first (phase
-// 0 -> 1) stops the timer. Once a hedge timer fires, or the primary fails
-// retryably (which fires the next hedge at once, as gRPC's A6 does), the round
-// goes to phase 2 and allocates its hedging state, where mu guards the launch
+// hedge timer on the wheel, runs the primary, and if it settles, stops the
+// timer. That Stop is the round's one decision point: if it wins, the timer
+// never fires and the round is over; if it loses, the timer has fired (or is
+// firing) and the round takes the slow path. Once a hedge timer fires, or the
+// primary fails retryably (which fires the next hedge at once, as gRPC's A6
+// does), the round allocates its hedging state, where mu guards the launch
 // state and results come back on a channel.
 //
-// Ownership: the fields above phase are written before the round starts and
-// read-only after. phase and hs are atomics shared by the caller and the wheel.
+// Ownership: the fields above hs are written before the round starts and
+// read-only after. hs is an atomic shared by the caller and the wheel.
 // The hedging state is shared by the caller, the wheel (timers) and the hedge
 // goroutines under its mu. Hedge goroutines are owned by the round: each ends
 // when its op returns (rego cancels losers through their context) and its last
@@ -52,8 +54,7 @@ type group[T any] struct {
 	ends     bool             // callState.ends
 	own      bool             // callState.own
 
-	phase atomic.Uint32              // phaseSingle, phaseSettled or phaseHedging
-	hs    atomic.Pointer[hedging[T]] // created on entering phaseHedging
+	hs atomic.Pointer[hedging[T]] // created when the round takes the slow path
 }
 
 // callState rebuilds the call's state from the group (on the stack).
@@ -66,11 +67,7 @@ func (g *group[T]) maxHedges() int { return g.s.Policy.Hedge.MaxHedges }
 
 // Run fires the first hedge: the group is its timer's Task. It runs on the
 // wheel goroutine and only launches a goroutine.
-func (g *group[T]) Run() {
-	if g.enterHedging() {
-		g.launch(1)
-	}
-}
+func (g *group[T]) Run() { g.launch(1) }
 
 // hedging is a round's state once hedges may run. mu guards every field.
 type hedging[T any] struct {
@@ -116,12 +113,6 @@ func (g *group[T]) attempt(k int) *attemptCtx {
 	return nil
 }
 
-const (
-	phaseSingle  = iota // only the primary runs; no hedge timer has fired
-	phaseSettled        // the primary settled before any hedge: the timers are dead
-	phaseHedging        // hedges may run: the slow path under mu
-)
-
 type hedgeTimer[T any] struct {
 	g *group[T]
 	k int
@@ -129,11 +120,7 @@ type hedgeTimer[T any] struct {
 }
 
 // Run fires hedge k (on the wheel goroutine: it only launches a goroutine).
-func (t *hedgeTimer[T]) Run() {
-	if t.g.enterHedging() {
-		t.g.launch(t.k)
-	}
-}
+func (t *hedgeTimer[T]) Run() { t.g.launch(t.k) }
 
 type hedgeResult[T any] struct {
 	k          int
@@ -143,22 +130,6 @@ type hedgeResult[T any] struct {
 	pan        *panicked
 	start, end time.Time
 	kick       bool // not an attempt: wakes the coordinator to look at the state again
-}
-
-// enterHedging moves the round to the slow path; false if it already settled.
-func (g *group[T]) enterHedging() bool {
-	for {
-		switch g.phase.Load() {
-		case phaseSettled:
-			return false
-		case phaseHedging:
-			return true
-		default:
-			if g.phase.CompareAndSwap(phaseSingle, phaseHedging) {
-				return true
-			}
-		}
-	}
 }
 
 // launch starts hedge k if it is still wanted. Any number of goroutines may ask
@@ -343,7 +314,6 @@ func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start
 	defer func() {
 		if !ended {
 			g.timer.Stop()
-			g.enterHedging()
 			g.decide(-1)
 		}
 	}()
@@ -356,13 +326,10 @@ func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start
 	}
 	settles := r.pan != nil || r.verdict.Outcome != classify.Retryable
 	var out round[T]
-	if settles && g.phase.CompareAndSwap(phaseSingle, phaseSettled) {
+	if g.timer.Stop() && settles {
 		// The primary settled before any hedge fired: the common, lock-free case.
-		g.timer.Stop()
 		out = g.single(cs, rec, r, wait)
 	} else {
-		g.timer.Stop()
-		g.enterHedging()
 		out = g.coordinate(cs, rec, r, wait)
 	}
 	ended = true
