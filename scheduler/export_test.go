@@ -90,3 +90,6 @@ func (s *Scheduler) PushReused(due int64, t Task) Handle {
 // SetBeforePublish installs f to run in Step just before the wheel
 // publishes its wake target (while call sites still read it as awake).
 func (s *Scheduler) SetBeforePublish(f func()) { s.beforePublish = f }
+
+// Polling reports whether the wheel says it polls (see step).
+func (s *Scheduler) Polling() bool { return s.polling.Load() }

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"time"
 )
@@ -17,42 +18,74 @@ import (
 // channel operation.
 func (s *Scheduler) push(due int64, t Task) Handle {
 	n, gen := getNode()
+	n.coarse = false
 	return s.enqueue(n, gen, due, t)
 }
 
-// enqueue is push for a node the caller has claimed.
+// enqueue is push for a node the caller has claimed and marked coarse or
+// not.
 func (s *Scheduler) enqueue(n *node, gen uint64, due int64, t Task) Handle {
-	n.task = t
-	n.deadline = due
-	for {
-		old := s.head.Load()
-		n.next = old
-		if s.head.CompareAndSwap(old, n) {
-			break
-		}
-	}
-	// The batch wake-up is paced by the node's generation (each node
-	// triggers one wake-up every wakeBatch uses, so pushes do too, on
-	// average) rather than by a shared count of pushes, which every call
-	// site would have to write. Fresh nodes start at staggered generations
-	// (newChain), so a burst of them triggers wake-ups too.
-	if gen%wakeBatch == 0 {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-			// The last wake-up is still unconsumed: the wheel goroutine has
-			// not run for a whole batch, typically because every P is busy
-			// with call sites that never block. Yield this P to it, or the
-			// mailbox (and the nodes it holds) grows until the next
-			// preemption. Backpressure, never a wait.
-			runtime.Gosched()
-		}
-	} else if s.lowerTarget(due) {
+	n.task, n.deadline, n.rel = t, due, false
+	s.pushNode(n)
+	if !s.batchWake(n, gen) && s.lowerTarget(due) {
 		// Lowering target first means only the call site that moves it
 		// sends: a burst of earlier timers costs one wake-up.
 		s.signal()
 	}
 	return Handle{n: n, gen: gen}
+}
+
+// enqueueAfter is enqueue for a relative node, due d after the wheel
+// goroutine takes it. The caller saw the wheel polling. If it stopped
+// polling since, it may be going to sleep for long: wake it. (It stores
+// polling, then reads the mailbox; this pushes, then reads polling. So
+// either it sees the node before it sleeps, or this sees it stopped.)
+func (s *Scheduler) enqueueAfter(n *node, gen uint64, d time.Duration, t Task) Handle {
+	n.task, n.deadline, n.rel = t, int64(min(d, maxDelay)), true
+	s.pushNode(n)
+	if !s.batchWake(n, gen) && !s.polling.Load() {
+		s.signal()
+	}
+	return Handle{n: n, gen: gen}
+}
+
+func (s *Scheduler) pushNode(n *node) {
+	for {
+		old := s.head.Load()
+		n.next = old
+		if s.head.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// batchWake wakes the wheel goroutine on about one push in wakeBatch, and
+// reports whether this push was one.
+//
+// The batch wake-up is paced by the node's generation (each node triggers
+// one wake-up every wakeBatch uses, so pushes do too, on average) rather
+// than by a shared count of pushes, which every call site would have to
+// write. Fresh nodes start at staggered generations (newChain), so a burst
+// of them triggers wake-ups too.
+func (s *Scheduler) batchWake(n *node, gen uint64) bool {
+	if n.owned {
+		// A Once is used once, so its generation paces nothing: roll a die.
+		gen = rand.Uint64()
+	}
+	if gen%wakeBatch != 0 {
+		return false
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+		// The last wake-up is still unconsumed: the wheel goroutine has
+		// not run for a whole batch, typically because every P is busy
+		// with call sites that never block. Yield this P to it, or the
+		// mailbox (and the nodes it holds) grows until the next
+		// preemption. Backpressure, never a wait.
+		runtime.Gosched()
+	}
+	return true
 }
 
 // signal wakes the wheel goroutine without blocking. The channel has room
@@ -65,39 +98,80 @@ func (s *Scheduler) signal() {
 	}
 }
 
-// drain takes the whole mailbox with one swap and files its nodes.
-func (s *Scheduler) drain() {
+// drain takes the whole mailbox with one swap and files its nodes. It
+// reports whether any was scheduled by ScheduleCoarse.
+//
+// A relative node gets its deadline here, counted from a clock read made
+// after the swap: every node taken was pushed before it, so none runs
+// early.
+func (s *Scheduler) drain() (coarse bool) {
 	n := s.head.Swap(nil)
+	now := time.Duration(-1) // read on the first relative node
 	for n != nil {
 		next := n.next
 		n.next = nil
+		coarse = coarse || n.coarse
+		if n.rel {
+			if now < 0 {
+				now = s.elapsed()
+			}
+			n.deadline, n.rel = s.dueAfter(now, time.Duration(n.deadline)), false
+		}
 		s.w.file(n)
 		n = next
 	}
+	return coarse
 }
 
 // step is one turn of the wheel goroutine: it marks itself awake, empties
 // the mailbox, runs everything due by the clock's now, and publishes the
 // tick it will next wake at (noTarget when nothing is filed), which it
 // returns. It may then sleep until that tick or a wake-up token.
+//
+// While call sites keep using ScheduleCoarse (the mailbox held such a
+// node), the wheel polls: it wakes at the next tick even with nothing due,
+// and says so in polling, so that those call sites can push relative nodes
+// (see scheduleCoarse), which only a wheel that looks at the mailbox every
+// tick can time correctly. The first turn a whole tick after the last such
+// node stops polling, so an idle wheel still sleeps until its next
+// deadline. Only the system clock polls: under a FakeClock, when the wheel
+// takes a node depends on goroutine scheduling, and a test's Advance must
+// not.
 func (s *Scheduler) step() int64 {
 	s.target.Store(0)
-	s.drain()
+	coarse := s.drain()
 	s.w.advance(s.nowTick())
+	if coarse {
+		s.coarseAt = s.w.now
+	}
+	// Stop polling only after a whole tick without coarse nodes: a turn
+	// that finds the mailbox empty because the last one just emptied it
+	// says nothing about the traffic.
+	poll := s.system && s.w.now-s.coarseAt <= 1
 	next := s.w.wakeAt()
+	if poll {
+		next = min(next, s.w.now+1)
+	}
 	if s.beforePublish != nil {
 		s.beforePublish()
 	}
+	s.polling.Store(poll)
 	s.target.Store(next)
-	// Call sites that pushed while target read 0 did not wake us, so their
-	// nodes must be filed before we sleep. They are all in the mailbox by
-	// now, and every later push sees next: it either wakes us or is due no
-	// earlier than next, when we look anyway. So one more drain leaves
-	// nothing unaccounted for, however fast call sites push, and the wheel
-	// never spins on a busy mailbox.
+	// Call sites that pushed while target read 0 (or polling true) did not
+	// wake us, so their nodes must be filed before we sleep. They are all
+	// in the mailbox by now, and every later push sees next and polling:
+	// it either wakes us or is due no earlier than next, when we look
+	// anyway. So one more drain leaves nothing unaccounted for, however
+	// fast call sites push, and the wheel never spins on a busy mailbox.
 	if s.head.Load() != nil {
-		s.drain()
-		if at := s.w.wakeAt(); at < next {
+		coarse := s.drain()
+		at := s.w.wakeAt()
+		if coarse && s.system {
+			s.coarseAt = s.w.now
+			at = min(at, s.w.now+1)
+			s.polling.Store(true)
+		}
+		if at < next {
 			next = at
 			s.lowerTarget(at)
 		}

@@ -29,10 +29,17 @@ const (
 // its mailbox push publishes the node, then the wheel goroutine until it
 // links the node into its free chain.
 type node struct {
-	state    atomic.Uint64
-	deadline int64 // in ticks since the scheduler's start
+	state atomic.Uint64
+	// deadline is in ticks since the scheduler's start, except in a
+	// relative node (rel) still in the mailbox, where it is the delay in
+	// nanoseconds: the wheel goroutine turns it into a deadline when it
+	// takes the node.
+	deadline int64
 	next     *node // free-chain link, then mailbox link, then slot-list link
 	task     Task
+	rel      bool // deadline is a delay from when the wheel takes the node
+	coarse   bool // scheduled by ScheduleCoarse: keeps the wheel polling
+	owned    bool // a Once's: the caller owns its memory, the pools never see it
 }
 
 // Free nodes travel in chains (linked through next) held in two pools:
@@ -114,4 +121,26 @@ func (h Handle) Stop() bool {
 		return false
 	}
 	return h.n.state.CompareAndSwap(h.gen<<genShift|statePending, h.gen<<genShift|stateStopped)
+}
+
+// Once is a timer node the caller owns, for one task scheduled once: embedded
+// in a struct the caller allocates anyway, it spares ScheduleCoarseOnce the
+// trip through the Scheduler's node pools (and the cache misses of a node
+// last touched by the wheel goroutine). The zero Once is ready to use; a
+// Once must not be copied after it is scheduled, and cannot be scheduled
+// again.
+//
+// The wheel goroutine keeps a pointer to the Once until it has run its task
+// or come across it stopped (as it keeps a pooled node), so the struct
+// holding it stays reachable until then, at most until the deadline.
+type Once struct{ n node }
+
+// onceGen is the generation of a scheduled Once: it is claimed once, from
+// the zero state.
+const onceGen = 1
+
+// Stop cancels the Once's task if it has neither run nor been stopped, as
+// Handle.Stop does. It returns false for a Once never scheduled.
+func (o *Once) Stop() bool {
+	return o.n.state.CompareAndSwap(onceGen<<genShift|statePending, onceGen<<genShift|stateStopped)
 }

@@ -112,7 +112,11 @@ type Scheduler struct {
 	// with nothing filed. Call sites lower it (compare-and-swap) and wake
 	// the wheel when their deadline is earlier.
 	target atomic.Int64
-	_      cacheLinePad
+	// polling is true while the wheel goroutine looks at the mailbox at
+	// every tick (see step): call sites may then schedule without reading
+	// the clock. Only with the system clock.
+	polling atomic.Bool
+	_       cacheLinePad
 
 	// Set by New, read-only afterwards.
 	clock  Clock
@@ -133,6 +137,10 @@ type Scheduler struct {
 	_ cacheLinePad
 	// w is owned by the wheel goroutine.
 	w wheel
+	// coarseAt is the last tick the wheel goroutine took a node scheduled
+	// by ScheduleCoarse; it polls until a tick passes without one. Owned by
+	// the wheel goroutine.
+	coarseAt int64
 	// beforePublish, if set, runs in step just before the wake target is
 	// published: a white-box test hook (set only from export_test.go) to
 	// push while the wheel reads as awake.
@@ -173,6 +181,7 @@ func newScheduler(opts ...Option) (*Scheduler, error) {
 	}
 	s.target.Store(noTarget)
 	s.w.ghost = noTarget
+	s.coarseAt = math.MinInt64 / 2 // long ago, without overflowing now - coarseAt
 	return s, nil
 }
 
@@ -214,19 +223,71 @@ func (s *Scheduler) TrySchedule(d time.Duration, t Task) (Handle, error) {
 	if err := s.check(t); err != nil {
 		return Handle{}, err
 	}
-	now := s.elapsed()
-	// The deadline is ceil((now+d)/tick), but at least floor(now/tick)+1.
-	// For d > 0 the first is always the larger, and for d <= 0 the second
-	// is: one division either way (a 64-bit division is a visible share of
-	// Schedule's cost). now and d are at most maxDelay and tick at most
-	// MaxTick, so the sum cannot overflow.
-	var due time.Duration
-	if d <= 0 {
-		due = now/s.tick + 1
-	} else {
-		due = (now + min(d, maxDelay) + s.tick - 1) / s.tick
+	return s.push(s.dueAfter(s.elapsed(), d), t), nil
+}
+
+// ScheduleCoarse is Schedule for timers whose cost matters more than their
+// precision (rego's hedge triggers): d may be counted from up to about one
+// tick after the call, so t runs at most about two ticks late instead of
+// one. It never runs before d has elapsed. In exchange, while the
+// Scheduler is busy (call sites scheduled during the last tick) it does
+// not read the clock, the largest part of Schedule's cost.
+func (s *Scheduler) ScheduleCoarse(d time.Duration, t Task) Handle {
+	h, _ := s.TryScheduleCoarse(d, t)
+	return h
+}
+
+// TryScheduleCoarse is ScheduleCoarse with TrySchedule's errors.
+func (s *Scheduler) TryScheduleCoarse(d time.Duration, t Task) (Handle, error) {
+	if err := s.check(t); err != nil {
+		return Handle{}, err
 	}
-	return s.push(int64(due), t), nil
+	n, gen := getNode()
+	return s.scheduleCoarse(n, gen, d, t), nil
+}
+
+// ScheduleCoarseOnce is ScheduleCoarse on a node the caller owns (see
+// Once): it allocates nothing and touches no shared pool. Stop the task
+// with o.Stop or the returned Handle. It panics if o was scheduled before.
+// After Close, or for a nil t, it returns the zero Handle, leaves o
+// unscheduled and t never runs.
+func (s *Scheduler) ScheduleCoarseOnce(o *Once, d time.Duration, t Task) Handle {
+	if s.check(t) != nil {
+		return Handle{}
+	}
+	n := &o.n
+	if !n.state.CompareAndSwap(stateFree, onceGen<<genShift|statePending) {
+		panic("scheduler: Once scheduled twice")
+	}
+	n.owned = true
+	return s.scheduleCoarse(n, onceGen, d, t)
+}
+
+// scheduleCoarse publishes n, claimed with generation gen, to run t once d
+// has elapsed. While the wheel goroutine polls (it looks at the mailbox at
+// every tick), the node goes in relative: it carries d, and the wheel
+// counts d from when it takes the node, which is after this call and at
+// most about a tick later. Otherwise the deadline is computed here, from
+// the clock, as Schedule does.
+func (s *Scheduler) scheduleCoarse(n *node, gen uint64, d time.Duration, t Task) Handle {
+	n.coarse = true
+	if s.polling.Load() {
+		return s.enqueueAfter(n, gen, d, t)
+	}
+	return s.enqueue(n, gen, s.dueAfter(s.elapsed(), d), t)
+}
+
+// dueAfter returns the tick a task scheduled at elapsed time now with delay
+// d is due at: ceil((now+d)/tick), but at least floor(now/tick)+1. For
+// d > 0 the first is always the larger, and for d <= 0 the second is: one
+// division either way (a 64-bit division is a visible share of Schedule's
+// cost). now and d are at most maxDelay and tick at most MaxTick, so the
+// sum cannot overflow.
+func (s *Scheduler) dueAfter(now, d time.Duration) int64 {
+	if d <= 0 {
+		return int64(now/s.tick + 1)
+	}
+	return int64((now + min(d, maxDelay) + s.tick - 1) / s.tick)
 }
 
 // ScheduleAt is Schedule with an absolute deadline: t runs at the first

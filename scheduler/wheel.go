@@ -198,11 +198,15 @@ func (w *wheel) fire(n *node) {
 	}
 }
 
-// recycle links n, whose task has run or been stopped, into the free chain.
+// recycle links n, whose task has run or been stopped, into the free chain
+// (unless it is a Once's).
 // Its state (and so its generation) is kept: Stop on an old Handle keeps
 // failing while the node is free and after it is reused.
 func (w *wheel) recycle(n *node) {
 	n.task = nil
+	if n.owned {
+		return // a Once: its memory is its owner's
+	}
 	n.next = w.free
 	w.free = n
 	if w.freeLen++; w.freeLen == chainLen {
