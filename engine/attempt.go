@@ -29,11 +29,11 @@ type attemptCtx struct {
 	parent context.Context
 	eng    *Engine
 	info   observe.AttemptInfo // info.Deadline is the effective deadline: min(parent's, call's, attempt's)
-	own    bool                // rego must be able to end this context itself
 
 	err   atomic.Pointer[error]     // set once, by cancel (or by Err once the attempt ended)
-	state atomic.Uint32             // attemptRunning, then attemptFinished or attemptLost
 	arm   atomic.Pointer[armedDone] // nil until Done/AfterFunc asks while the attempt runs
+	state atomic.Uint32             // attemptRunning, then attemptFinished or attemptLost
+	own   bool                      // rego must be able to end this context itself (last: packs with state)
 }
 
 // firstCtx is the context of a first attempt that rego never has to end by

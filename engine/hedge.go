@@ -47,12 +47,12 @@ type group[T any] struct {
 	call     call[T]
 	w        *keyworker.Worker
 	s        *keyworker.Snapshot
-	deadline time.Time        // the call's deadline; zero = none
-	timer    scheduler.Handle // the first hedge's timer (the group is its Task); the caller's alone
-	first    int32            // attempt index of the primary
-	timed    bool             // callState.timed
-	ends     bool             // callState.ends
-	own      bool             // callState.own
+	deadline time.Time      // the call's deadline; zero = none
+	timer    scheduler.Once // the first hedge's timer (the group is its Task); the caller's alone
+	first    int32          // attempt index of the primary
+	timed    bool           // callState.timed
+	ends     bool           // callState.ends
+	own      bool           // callState.own
 
 	hs atomic.Pointer[hedging[T]] // created when the round takes the slow path
 }
@@ -301,11 +301,9 @@ func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start
 		call: *c, w: cs.w, s: cs.s, deadline: cs.deadline,
 		first: int32(first), timed: cs.timed, ends: cs.ends, own: cs.own,
 	}
-	if cs.timed { // schedule from the time already read: one clock read less
-		g.timer = cs.e.sched.ScheduleAt(start.Add(cs.s.HedgeDelay), g)
-	} else {
-		g.timer = cs.e.sched.Schedule(cs.s.HedgeDelay, g)
-	}
+	// Coarse: a hedge may fire up to a tick later than exact, and in
+	// exchange a busy engine arms it without a clock read or a pooled node.
+	cs.e.sched.ScheduleCoarseOnce(&g.timer, cs.s.HedgeDelay, g)
 
 	// Whatever takes the caller's goroutine out of the round other than a
 	// return (an op that calls runtime.Goexit, a budget or observer that

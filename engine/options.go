@@ -134,7 +134,8 @@ func WithClock(clk scheduler.Clock) Option {
 }
 
 // WithSchedulerTick sets the timer wheel's tick (default 1ms): timers fire at most
-// about one tick late, never early.
+// about one tick late, never early, except a round's first hedge trigger, a
+// coarse timer (scheduler.ScheduleCoarse) that may fire about two ticks late.
 func WithSchedulerTick(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 || d > time.Second {
