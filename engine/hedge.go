@@ -319,14 +319,18 @@ func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start
 	r := hedgeResult[T]{k: 0, start: start}
 	r.v, r.err, r.pan = c.invokeSafe(&g.primary, &g.primary)
 	r.end = cs.end()
-	if r.pan == nil {
+	switch {
+	case r.pan != nil:
+	case rec.on(): // a classifier's panic is recorded like an op's
 		r.verdict, r.pan = classifyGuarded(cs.x.classifier, cs.ctx, r.err)
+	default: // nothing to record: a panic goes through the defer above
+		r.verdict = cs.x.classifier.Classify(cs.ctx, r.err)
 	}
 	settles := r.pan != nil || r.verdict.Outcome != classify.Retryable
 	var out round[T]
 	if g.timer.Stop() && settles {
 		// The primary settled before any hedge fired: the common, lock-free case.
-		out = g.single(cs, rec, r, wait)
+		out = g.single(cs, rec, &r, wait)
 	} else {
 		out = g.coordinate(cs, rec, r, wait)
 	}
@@ -335,13 +339,13 @@ func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start
 }
 
 // single records a round that ran only its primary.
-func (g *group[T]) single(cs *callState, rec *recorder, r hedgeResult[T], wait time.Duration) round[T] {
+func (g *group[T]) single(cs *callState, rec *recorder, r *hedgeResult[T], wait time.Duration) round[T] {
 	g.record(cs, rec, r, wait)
 	return round[T]{v: r.v, err: r.err, verdict: r.verdict, pan: r.pan, started: 1}
 }
 
 // record accounts and records one finished attempt of the round.
-func (g *group[T]) record(cs *callState, rec *recorder, r hedgeResult[T], wait time.Duration) {
+func (g *group[T]) record(cs *callState, rec *recorder, r *hedgeResult[T], wait time.Duration) {
 	idx := int(g.first) + r.k
 	ac := g.attempt(r.k)
 	lost := ac != nil && ac.lost()
@@ -395,7 +399,7 @@ func (g *group[T]) coordinate(cs *callState, rec *recorder, first hedgeResult[T]
 		seen[r.k] = true
 		reported++
 		note()
-		g.record(cs, rec, r, wait)
+		g.record(cs, rec, &r, wait)
 		out.v, out.err, out.verdict, out.pan = r.v, r.err, r.verdict, r.pan
 		if ac := g.attempt(r.k); r.pan == nil && ac != nil && ac.lost() {
 			// rego cancelled this attempt because another one settled the
@@ -431,7 +435,7 @@ func (g *group[T]) coordinate(cs *callState, rec *recorder, first hedgeResult[T]
 			for !seen[k] && !slots[k].lost() {
 				if r := <-hs.results; !r.kick {
 					seen[r.k] = true
-					g.record(cs, rec, r, wait)
+					g.record(cs, rec, &r, wait)
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
@@ -446,5 +447,40 @@ type panicOnAttempt struct {
 func (o *panicOnAttempt) OnAttempt(ctx context.Context, key policy.Key, rec observe.AttemptRecord) {
 	if rec.Index == o.at {
 		panic("observer boom")
+	}
+}
+
+// TestHedgedPrimaryClassifierPanic verifies that a classifier panicking on the
+// primary's result, with and without an observer (the fast path lets the
+// panic through unrecorded), re-raises in the caller and leaves no hedge to
+// fire afterwards.
+func TestHedgedPrimaryClassifierPanic(t *testing.T) {
+	for _, observed := range []bool{false, true} {
+		t.Run(fmt.Sprint("observed=", observed), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := hedged(1, 10*time.Millisecond)
+				p.Classifier = "boom"
+				boom := classify.Func(func(context.Context, error) classify.Verdict { panic("classifier boom") })
+				opts := []Option{withPolicy(p), WithClassifier("boom", boom)}
+				if observed {
+					opts = append(opts, WithObserver(&countObserver{}))
+				}
+				e := newEngine(t, opts...)
+				var calls atomic.Int32
+				func() {
+					defer func() {
+						if r := recover(); r != "classifier boom" {
+							t.Errorf("recovered %v", r)
+						}
+					}()
+					e.Do(context.Background(), key, func(context.Context) error { calls.Add(1); return nil })
+				}()
+				<-time.After(time.Second) // long past the hedge delay
+				synctest.Wait()
+				if n := calls.Load(); n != 1 {
+					t.Fatalf("op ran %d times: a hedge fired after the call panicked", n)
+				}
+			})
+		})
 	}
 }
