@@ -208,3 +208,101 @@ func TestDefaults(t *testing.T) {
 		t.Error("DefaultRetry(nil) (real clock) denied its first retry")
 	}
 }
+
+// TestRatioPair verifies a pair's two budgets count one set of deposits,
+// recorded through either, and grant their permits independently, each
+// against its own Percent and floor, over the same sliding window.
+func TestRatioPair(t *testing.T) {
+	clk := new(fakeClock)
+	retry, hedge, err := NewRatioPair(
+		RatioConfig{Percent: 10, MinPerSecond: 1, Window: 10 * time.Second, Now: clk.Now},
+		RatioConfig{Percent: 20, Window: 10 * time.Second, Now: func() time.Time { panic("the pair reads the first clock") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !SharesDeposits(retry, hedge) || !SharesDeposits(hedge, retry) {
+		t.Fatal("SharesDeposits is false for a pair")
+	}
+	for i := range 100 {
+		if i%2 == 0 {
+			retry.Record(true, true)
+		} else {
+			hedge.Record(true, false)
+		}
+		retry.Record(false, true) // not a first attempt: no deposit
+	}
+	if got := acquireAll(hedge, 100); got != 20 {
+		t.Fatalf("hedge granted %d, want 20%% of 100", got)
+	}
+	if got := acquireAll(retry, 100); got != 20 {
+		t.Fatalf("retry granted %d after the hedges, want 10%% of 100 + 10 floor", got)
+	}
+	rs, hs := retry.Stats(), hedge.Stats()
+	if rs.FirstAttempts != 100 || hs.FirstAttempts != 100 || rs.Withdrawals != 20 || hs.Withdrawals != 20 {
+		t.Fatalf("stats: retry %+v, hedge %+v", rs, hs)
+	}
+	clk.Advance(11 * time.Second) // the window has slid past everything
+	if rs := retry.Stats(); rs.FirstAttempts != 0 || rs.Withdrawals != 0 {
+		t.Fatalf("after the window: %+v", rs)
+	}
+	if got := acquireAll(hedge, 100); got != 0 {
+		t.Fatalf("hedge granted %d with no deposits and no floor", got)
+	}
+}
+
+// TestRatioPairErrors verifies NewRatioPair's validation, and that
+// SharesDeposits tells pairs from everything else.
+func TestRatioPairErrors(t *testing.T) {
+	ok := RatioConfig{Percent: 10, MinPerSecond: 1, Window: time.Second}
+	bad := ok
+	bad.Percent = -1
+	other := ok
+	other.Window = 2 * time.Second
+	for name, c := range map[string][2]RatioConfig{"bad first": {bad, ok}, "bad second": {ok, bad}, "windows differ": {ok, other}} {
+		a, b, err := NewRatioPair(c[0], c[1])
+		var ce *ConfigError
+		if a != nil || b != nil || !errors.Is(err, ErrInvalidConfig) || !errors.As(err, &ce) {
+			t.Errorf("%s: %v, %v, %v", name, a, b, err)
+		}
+	}
+	r1, r2 := mustRatio(t, ok), mustRatio(t, ok)
+	tb, _ := NewTokenBucket(TokenBucketConfig{MaxTokens: 10, TokenRatio: 0.1})
+	for name, pair := range map[string][2]Budget{"two ratios": {r1, r2}, "one ratio twice": {r1, r1}, "not ratios": {tb, r1}, "nil": {nil, nil}} {
+		if SharesDeposits(pair[0], pair[1]) {
+			t.Errorf("%s: SharesDeposits is true", name)
+		}
+	}
+}
+
+// TestRatioPairConcurrent verifies, under -race, that concurrent grants on
+// both budgets of a pair never exceed either limit.
+func TestRatioPairConcurrent(t *testing.T) {
+	clk := new(fakeClock)
+	a, b, err := NewRatioPair(RatioConfig{Percent: 10, Window: time.Second, Now: clk.Now}, RatioConfig{Percent: 30, Window: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		a.Record(true, true)
+	}
+	var granted [2]atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				if g%2 == 0 && a.TryAcquire() {
+					granted[0].Add(1)
+				}
+				if g%2 == 1 && b.TryAcquire() {
+					granted[1].Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if granted[0].Load() != 100 || granted[1].Load() != 300 {
+		t.Fatalf("granted %d and %d, want 100 and 300", granted[0].Load(), granted[1].Load())
+	}
+}

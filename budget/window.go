@@ -21,8 +21,9 @@ const (
 	maxEpoch   = 1<<lapBits*numBuckets - 1
 )
 
-// window is a ring of numBuckets time buckets, each holding two counters. It
-// is embedded in its owner ([Ratio], [Adaptive]) and shares its concurrency
+// window is a ring of numBuckets time buckets, each holding up to three
+// counters. It is owned by a [Ratio] (or the two of a pair, see
+// [NewRatioPair]) or an [Adaptive], and shares their concurrency
 // promise: every method is lock-free, allocation-free and safe for concurrent
 // use.
 type window struct {
@@ -59,8 +60,8 @@ type windowHeader struct {
 }
 
 type slot struct {
-	c [2]atomic.Uint64
-	_ [cacheLine - 16]byte
+	c [3]atomic.Uint64 // a Ratio pair uses all three; Ratio and Adaptive two
+	_ [cacheLine - 24]byte
 }
 
 // cacheLine is a common cache line size (x86-64, most arm64).

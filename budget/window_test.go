@@ -32,15 +32,15 @@ func TestWindowStalledWriterIsNotLost(t *testing.T) {
 func TestWindowSaturates(t *testing.T) {
 	clk := new(fakeClock)
 	r := mustRatio(t, RatioConfig{Percent: 1000, MinPerSecond: 1e6, Window: time.Second, Now: clk.Now})
-	e := r.w.epoch()
+	e := r.own.epoch()
 	lap := e / numBuckets
-	r.w.slots[e%numBuckets].c[deposits].Store(pack(lap, countMask-1))
-	r.w.add(deposits, e)
-	r.w.add(deposits, e)
-	if got := r.w.slots[e%numBuckets].c[deposits].Load(); got != pack(lap, countMask) {
+	r.own.slots[e%numBuckets].c[deposits].Store(pack(lap, countMask-1))
+	r.own.add(deposits, e)
+	r.own.add(deposits, e)
+	if got := r.own.slots[e%numBuckets].c[deposits].Load(); got != pack(lap, countMask) {
 		t.Fatalf("word %#x, want lap %d with a saturated count", got, lap)
 	}
-	r.w.slots[e%numBuckets].c[withdrawals].Store(pack(lap, countMask))
+	r.own.slots[e%numBuckets].c[withdrawals].Store(pack(lap, countMask))
 	if r.TryAcquire() {
 		t.Fatal("granted past a saturated withdrawal count")
 	}
@@ -77,7 +77,7 @@ func TestWindowConcurrentAddsAcrossLaps(t *testing.T) {
 func TestRatioStalledAcquireCatchesUp(t *testing.T) {
 	clk := new(fakeClock)
 	r := mustRatio(t, RatioConfig{MinPerSecond: 2, Window: time.Second, Now: clk.Now}) // 2 per window
-	old := r.w.epoch()
+	old := r.own.epoch()
 	clk.Advance(time.Second) // same slot, next lap
 	if !r.TryAcquire() {
 		t.Fatal("denied the first retry of a window")

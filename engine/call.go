@@ -246,7 +246,7 @@ func (cs *callState) end() time.Time {
 func (cs *callState) account(index int, hedge bool, verdict classify.Verdict, start, end time.Time) {
 	ok := verdict.Outcome != classify.Retryable
 	cs.s.RetryBudget.Record(index == 0, ok)
-	if cs.p.Hedge.MaxHedges > 0 {
+	if cs.x.recordHedge {
 		cs.s.HedgeBudget.Record(index == 0, ok)
 	}
 	if cs.x.samples {

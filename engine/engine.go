@@ -111,6 +111,17 @@ func New(opts ...Option) (*Engine, error) {
 	if e.clock == nil {
 		e.clock = scheduler.SystemClock()
 	}
+	// A key's own budgets: by default a pair of Ratios counting the key's
+	// first attempts once for both.
+	keyBudgets := func() (r, h budget.Budget) {
+		if cfg.retryBudget != nil {
+			r = cfg.retryBudget()
+		}
+		if cfg.hedgeBudget != nil {
+			h = cfg.hedgeBudget()
+		}
+		return r, h
+	}
 	if !cfg.keyBudgetsSet {
 		// With an injected clock the budgets read it exactly, so that tests
 		// driving a FakeClock stay deterministic.
@@ -120,12 +131,11 @@ func New(opts ...Option) (*Engine, error) {
 			retry.Now, retry.UnixNanos = e.coarse.Now, e.coarse.UnixNanos
 			hedge.Now, hedge.UnixNanos = e.coarse.Now, e.coarse.UnixNanos
 		}
-		cfg.retryBudget = func() budget.Budget { return mustRatio(retry) }
-		cfg.hedgeBudget = func() budget.Budget { return mustRatio(hedge) }
+		keyBudgets = func() (budget.Budget, budget.Budget) { return mustRatioPair(retry, hedge) }
 	}
 	e.pool, err = keyworker.NewPool(keyworker.Config{
 		Scheduler: sched, Clock: e.clock, MaxKeys: cfg.maxKeys, IdleTimeout: cfg.idleTimeout,
-		RetryBudget: cfg.retryBudget, HedgeBudget: cfg.hedgeBudget, Logger: e.logger,
+		Budgets: keyBudgets, Logger: e.logger,
 	})
 	if err != nil {
 		if e.coarse != nil {
@@ -209,11 +219,12 @@ func (e *Engine) warnOnce(msg string, args ...any) {
 	}
 }
 
-// mustRatio builds a key's default budget from a configuration known to be valid.
-func mustRatio(c budget.RatioConfig) budget.Budget {
-	r, err := budget.NewRatio(c)
+// mustRatioPair builds a key's default budgets from configurations known to
+// be valid.
+func mustRatioPair(retry, hedge budget.RatioConfig) (budget.Budget, budget.Budget) {
+	r, h, err := budget.NewRatioPair(retry, hedge)
 	if err != nil {
-		panic("rego: invalid default budget: " + err.Error()) // a bug in rego, not bad input
+		panic("rego: default key budgets: " + err.Error())
 	}
-	return r
+	return r, h
 }

@@ -484,3 +484,37 @@ func TestHedgedPrimaryClassifierPanic(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyBudgetsCountFirstAttemptsOnce verifies a key's default retry and
+// hedge budgets, a pair sharing their deposits, see each first attempt
+// once, and that a hedge budget left on its own (the policy names a shared
+// retry budget) still sees them.
+func TestKeyBudgetsCountFirstAttemptsOnce(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprint("named-retry-budget=", shared), func(t *testing.T) {
+			p := hedged(1, time.Hour)
+			opts := []Option{}
+			if shared {
+				lim, _ := budget.NewConcurrency(budget.ConcurrencyConfig{Max: 4})
+				p.RetryBudget = "lim"
+				opts = append(opts, WithBudget("lim", lim))
+			}
+			e := newEngine(t, append(opts, withPolicy(p))...)
+			for range 40 {
+				if err := e.Do(context.Background(), key, func(context.Context) error { return nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w, ok := e.pool.Lookup(key)
+			if !ok {
+				t.Fatal("no worker for the key")
+			}
+			if got := w.Hedge.(*budget.Ratio).Stats().FirstAttempts; got != 40 {
+				t.Fatalf("the hedge budget counted %d first attempts, want 40", got)
+			}
+			if got := w.Retry.(*budget.Ratio).Stats().FirstAttempts; !shared && got != 40 {
+				t.Fatalf("the retry budget counted %d first attempts, want 40", got)
+			}
+		})
+	}
+}

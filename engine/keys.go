@@ -17,9 +17,13 @@ type snapExt struct {
 	classifier classify.Classifier
 	admitter   budget.Admitter // non-nil when the retry budget also gates first attempts
 	samples    bool            // the key's worker learns from latency samples
-	retryName  string          // for budget-denied events
-	hedgeName  string
-	fallbacks  []observe.Event // recorded on every call's timeline (At is filled in per call)
+	// recordHedge: attempts are recorded into the hedge budget too. Not when
+	// the policy does not hedge, nor when the hedge budget shares the retry
+	// budget's deposits (a key's default pair): that would count them twice.
+	recordHedge bool
+	retryName   string // for budget-denied events
+	hedgeName   string
+	fallbacks   []observe.Event // recorded on every call's timeline (At is filled in per call)
 }
 
 // snapshot returns the key's worker and its snapshot for the provider's current
@@ -79,6 +83,7 @@ func (e *Engine) resolve(w *keyworker.Worker, overflow bool, src *controlplane.S
 	if a, ok := s.RetryBudget.(budget.Admitter); ok && p.RetryBudget != "" {
 		x.admitter = a
 	}
+	x.recordHedge = p.Hedge.MaxHedges > 0 && !budget.SharesDeposits(s.RetryBudget, s.HedgeBudget)
 	if p.Hedge.MaxHedges > 0 {
 		s.Trigger = hedge.TriggerFor(p.Hedge)
 		s.HedgeDelay = s.Trigger.Delay(nil, e.clock.Now())

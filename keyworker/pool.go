@@ -47,10 +47,11 @@ type Config struct {
 	IdleTimeout time.Duration        // a key unused this long is evicted; default DefaultIdleTimeout
 	MailboxSize int                  // samples a worker buffers, a power of two; default DefaultMailboxSize
 	Tracker     hedge.TrackerConfig  // latency tracker of keys with latency-aware hedging
-	// RetryBudget and HedgeBudget build each key's own default budgets; nil
+	// Budgets builds a key's own default budgets, both at once so that they
+	// may share state (budget.NewRatioPair). A nil func, or a nil budget,
 	// disables that kind (Worker.Retry / Worker.Hedge stay nil).
-	RetryBudget, HedgeBudget func() budget.Budget
-	Logger                   *slog.Logger // the one-off overflow warning; default slog.Default()
+	Budgets func() (retry, hedge budget.Budget)
+	Logger  *slog.Logger // the one-off overflow warning; default slog.Default()
 }
 
 // Pool owns the key workers: it creates them on first use through a lock-free
@@ -153,11 +154,8 @@ func NewPool(cfg Config) (*Pool, error) {
 
 func (p *Pool) newWorker(key policy.Key) *Worker {
 	w := &Worker{pool: p, key: key, wake: make(chan struct{}, 1), stop: make(chan struct{})}
-	if p.cfg.RetryBudget != nil {
-		w.Retry = p.cfg.RetryBudget()
-	}
-	if p.cfg.HedgeBudget != nil {
-		w.Hedge = p.cfg.HedgeBudget()
+	if p.cfg.Budgets != nil {
+		w.Retry, w.Hedge = p.cfg.Budgets()
 	}
 	w.used.Store(true)
 	return w

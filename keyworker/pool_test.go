@@ -73,7 +73,7 @@ func TestOverflow(t *testing.T) {
 
 // TestKeyBudgets verifies each key gets its own budgets from the factories.
 func TestKeyBudgets(t *testing.T) {
-	p := newPool(t, Config{RetryBudget: func() budget.Budget { return budget.DefaultRetry(nil) }})
+	p := newPool(t, Config{Budgets: func() (budget.Budget, budget.Budget) { return budget.DefaultRetry(nil), nil }})
 	a, _ := p.Get(policy.ParseKey("a.X"))
 	b, _ := p.Get(policy.ParseKey("b.X"))
 	if a.Retry == nil || a.Retry == b.Retry || a.Hedge != nil {
@@ -226,8 +226,7 @@ func TestMemoryPerKey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPool(t, Config{MaxKeys: keys,
-				RetryBudget: func() budget.Budget { return budget.DefaultRetry(nil) },
-				HedgeBudget: func() budget.Budget { return budget.DefaultHedge(nil) }})
+				Budgets: func() (budget.Budget, budget.Budget) { return budget.DefaultRetry(nil), budget.DefaultHedge(nil) }})
 			before := memUsed()
 			for i := range keys {
 				w, _ := p.Get(policy.Key{Namespace: "ns", Name: fmt.Sprint("K", i)})
