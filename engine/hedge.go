@@ -43,25 +43,27 @@ type group[T any] struct {
 	// engine (eng), context (parent) and key (info.Key), which the round
 	// reads from there rather than keeping copies: every byte of this
 	// struct is allocated on every hedged call.
+	// Its info.Index is the round's first attempt index.
 	primary  attemptCtx
 	call     call[T]
-	w        *keyworker.Worker
-	s        *keyworker.Snapshot
-	deadline time.Time      // the call's deadline; zero = none
-	timer    scheduler.Once // the first hedge's timer (the group is its Task); the caller's alone
-	first    int32          // attempt index of the primary
-	timed    bool           // callState.timed
-	ends     bool           // callState.ends
-	own      bool           // callState.own
+	s        *keyworker.Snapshot // and through it the key's worker (snapExt.w)
+	deadline time.Time           // the call's deadline; zero = none
+	timer    scheduler.Once      // the first hedge's timer (the group is its Task); the caller's alone
 
 	hs atomic.Pointer[hedging[T]] // created when the round takes the slow path
 }
 
-// callState rebuilds the call's state from the group (on the stack).
+// callState rebuilds the call's state from the group (on the stack), for
+// the slow path: it reads the clock whenever it needs a time (timed, ends),
+// and its attempts end themselves (own), as hedged attempts do.
 func (g *group[T]) callState() callState {
-	return callState{e: g.primary.eng, ctx: g.primary.parent, key: g.primary.info.Key, w: g.w, s: g.s,
-		x: g.s.Ext.(*snapExt), p: &g.s.Policy, timed: g.timed, ends: g.ends, deadline: g.deadline, own: g.own}
+	x := g.s.Ext.(*snapExt)
+	return callState{e: g.primary.eng, ctx: g.primary.parent, key: g.primary.info.Key, w: x.w, s: g.s,
+		x: x, p: &g.s.Policy, timed: true, ends: true, deadline: g.deadline, own: true}
 }
+
+// first returns the attempt index of the round's primary.
+func (g *group[T]) first() int { return g.primary.info.Index }
 
 func (g *group[T]) maxHedges() int { return g.s.Policy.Hedge.MaxHedges }
 
@@ -169,7 +171,7 @@ func (g *group[T]) launch(k int) {
 	}
 	ad, _ := cs.attemptDeadline(now)
 	ac := &attemptCtx{parent: cs.ctx, eng: cs.e, own: true,
-		info: observe.AttemptInfo{Key: cs.key, Index: int(g.first) + k, Hedge: true, Deadline: ad}}
+		info: observe.AttemptInfo{Key: cs.key, Index: g.first() + k, Hedge: true, Deadline: ad}}
 	hs.slots[k], hs.starts[k] = ac, now
 	hs.launched++
 	if k < g.maxHedges() {
@@ -242,7 +244,7 @@ func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 		// The round was decided without this attempt: its panic will not be
 		// re-raised anywhere, so at least it is not silent.
 		cs.e.logger.Error("rego: a cancelled hedge attempt panicked; the panic is not re-raised",
-			"key", cs.key.String(), "attempt", int(g.first)+k, "panic", r.pan.value, "stack", string(r.pan.stack))
+			"key", cs.key.String(), "attempt", g.first()+k, "panic", r.pan.value, "stack", string(r.pan.stack))
 	}
 	if r.pan == nil {
 		r.verdict = cs.x.classifier.Classify(cs.ctx, r.err)
@@ -298,8 +300,7 @@ func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start
 	g := &group[T]{
 		primary: attemptCtx{parent: cs.ctx, eng: cs.e, own: true,
 			info: observe.AttemptInfo{Key: cs.key, Index: first, Deadline: ad}},
-		call: *c, w: cs.w, s: cs.s, deadline: cs.deadline,
-		first: int32(first), timed: cs.timed, ends: cs.ends, own: cs.own,
+		call: *c, s: cs.s, deadline: cs.deadline,
 	}
 	// Coarse: a hedge may fire up to a tick later than exact, and in
 	// exchange a busy engine arms it without a clock read or a pooled node.
@@ -346,7 +347,7 @@ func (g *group[T]) single(cs *callState, rec *recorder, r *hedgeResult[T], wait 
 
 // record accounts and records one finished attempt of the round.
 func (g *group[T]) record(cs *callState, rec *recorder, r *hedgeResult[T], wait time.Duration) {
-	idx := int(g.first) + r.k
+	idx := g.first() + r.k
 	ac := g.attempt(r.k)
 	lost := ac != nil && ac.lost()
 	if r.pan == nil && !lost {
@@ -387,10 +388,10 @@ func (g *group[T]) coordinate(cs *callState, rec *recorder, first hedgeResult[T]
 		starts := hs.starts
 		hs.mu.Unlock()
 		for ; fired < launched; fired++ {
-			rec.event(observe.Event{Kind: observe.EventHedgeFired, At: starts[fired], Attempt: int(g.first) + fired})
+			rec.event(observe.Event{Kind: observe.EventHedgeFired, At: starts[fired], Attempt: g.first() + fired})
 		}
 		if denied {
-			rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: cs.now(), Attempt: int(g.first) + launched,
+			rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: cs.now(), Attempt: g.first() + launched,
 				Name: cs.x.hedgeName, Detail: "hedge refused"})
 		}
 		return launched, stopped, denied, ch
@@ -442,7 +443,7 @@ func (g *group[T]) coordinate(cs *callState, rec *recorder, first hedgeResult[T]
 		now := cs.now()
 		for k := 1; k < launched; k++ { // the primary's result is always seen: it came first
 			if !seen[k] && rec.on() {
-				rec.attempt(observe.AttemptRecord{Index: int(g.first) + k, Hedge: k > 0, Start: starts[k], End: now,
+				rec.attempt(observe.AttemptRecord{Index: g.first() + k, Hedge: k > 0, Start: starts[k], End: now,
 					Err: context.Canceled, Outcome: classify.Abort, Reason: ReasonHedgeLost, Canceled: true})
 			}
 		}

@@ -13,7 +13,8 @@ import (
 // snapExt is the engine's part of a key's snapshot (keyworker.Snapshot.Ext):
 // what it derived from the policy besides what the worker needs. Immutable.
 type snapExt struct {
-	source     string // the provider's source, or "default"
+	w          *keyworker.Worker // the worker the snapshot is published on
+	source     string            // the provider's source, or "default"
 	classifier classify.Classifier
 	admitter   budget.Admitter // non-nil when the retry budget also gates first attempts
 	samples    bool            // the key's worker learns from latency samples
@@ -56,7 +57,7 @@ func (e *Engine) workerFor(key policy.Key) (*keyworker.Worker, bool) {
 
 func (e *Engine) resolve(w *keyworker.Worker, overflow bool, src *controlplane.Snapshot) *keyworker.Snapshot {
 	s := &keyworker.Snapshot{Source: src, Policy: e.defaults}
-	x := &snapExt{source: "default", classifier: classify.Default}
+	x := &snapExt{w: w, source: "default", classifier: classify.Default}
 	s.Ext = x
 	if src != nil {
 		s.Version = src.Version
