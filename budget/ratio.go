@@ -138,7 +138,8 @@ func NewRatioPair(a, b RatioConfig) (*Ratio, *Ratio, error) {
 		return nil, nil, errors.Join(errs...)
 	}
 	first := newRatio(a)
-	// The second has no window of its own: it needs only the pair's.
+	// The second uses the first's window; its own stays zero, 768 bytes
+	// unused, so that both of a pair are plain *Ratio (Stats, Timed).
 	second := &Ratio{pct: b.Percent / 100, reserve: b.MinPerSecond * b.Window.Seconds(), wd: pairWithdrawals, shared: &first.own}
 	return first, second, nil
 }

@@ -23,8 +23,11 @@ import (
 //     reports an expired deadline by reading the clock.
 //
 // Ownership: info, parent and own are written before the op starts and
-// read-only after. err and arm are atomics shared by the op's goroutines, the wheel
-// goroutine (deadline) and the engine (finish, hedge cancel).
+// read-only after. err, arm and state are atomics shared by the op's
+// goroutines, the wheel goroutine (deadline) and the engine (finish, lose).
+// state is the attempt's end: finish and lose write it, then close an armed
+// done channel; Done, Err and armed read it, and armed, having published a
+// channel, re-reads it (so one of the two sides always closes it).
 type attemptCtx struct {
 	parent context.Context
 	eng    *Engine
@@ -168,13 +171,15 @@ func (c *attemptCtx) Err() error {
 		c.err.CompareAndSwap(nil, &errCanceled)
 		return *c.err.Load()
 	}
+	// A cancel may lose to a concurrent one (lose, finish, the timer):
+	// report the error that won, so that Err never changes its answer.
 	if err := c.parent.Err(); err != nil {
 		c.cancel(errPtr(err))
-		return err
+		return *c.err.Load()
 	}
 	if !c.info.Deadline.IsZero() && !c.eng.clock.Now().Before(c.info.Deadline) {
 		c.cancel(&errDeadline)
-		return context.DeadlineExceeded
+		return *c.err.Load()
 	}
 	return nil
 }
@@ -256,7 +261,9 @@ func (a *armedDone) release() {
 	}
 }
 
-// cancel ends the context with err; the first call wins.
+// cancel ends the context with err; the first call wins. (Err also sets err,
+// without closing anything, once the attempt has ended: finish and lose
+// close the done channel themselves.)
 func (c *attemptCtx) cancel(err *error) {
 	if !c.err.CompareAndSwap(nil, err) {
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -119,5 +120,80 @@ func TestAttemptCtxFinishRacesDone(t *testing.T) {
 		if err := c.Err(); err != context.Canceled {
 			t.Fatalf("round %d: Err changed to %v", i, err)
 		}
+	}
+}
+
+// TestAttemptCtxLoseRacesErr races a hedge's cancellation (lose) with a
+// goroutine of the op polling Err: whichever writes err first, the armed
+// done channel must close (a found bug: Err, seeing the attempt lost, set
+// err first, and lose's cancel then closed nothing, leaving Done open
+// forever).
+func TestAttemptCtxLoseRacesErr(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("the race needs two goroutines running at once")
+	}
+	e := newEngine(t)
+	open, rounds := 0, 20000
+	if testing.Short() || raceEnabled {
+		rounds = 2000
+	}
+	for range rounds {
+		c := &attemptCtx{parent: context.Background(), eng: e, own: true}
+		c.info.Deadline = time.Now().Add(time.Hour)
+		done := c.Done() // armed
+		var spinning atomic.Bool
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			for c.Err() == nil { // the op's goroutine, polling as some do
+				spinning.Store(true)
+			}
+		}()
+		for !spinning.Load() {
+			runtime.Gosched()
+		}
+		c.lose()
+		<-ended
+		select {
+		case <-done:
+		default:
+			open++
+		}
+		c.finish()
+	}
+	if open > 0 {
+		t.Fatalf("%d of %d lost attempts left Done open", open, rounds)
+	}
+}
+
+// TestAttemptCtxErrStable races Err on an attempt past its deadline with
+// lose: every Err call must report the same error.
+func TestAttemptCtxErrStable(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("the race needs two goroutines running at once")
+	}
+	e := newEngine(t)
+	rounds := 20000
+	if testing.Short() || raceEnabled {
+		rounds = 2000
+	}
+	for i := range rounds {
+		c := &attemptCtx{parent: context.Background(), eng: e, own: true}
+		c.info.Deadline = time.Now().Add(-time.Second)
+		var ready atomic.Bool
+		got := make(chan error, 1)
+		go func() {
+			ready.Store(true)
+			got <- c.Err()
+		}()
+		for !ready.Load() {
+			runtime.Gosched()
+		}
+		c.lose()
+		first := <-got
+		if again := c.Err(); again != first {
+			t.Fatalf("round %d: Err said %v, then %v", i, first, again)
+		}
+		c.finish()
 	}
 }

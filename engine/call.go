@@ -86,9 +86,9 @@ func (c *call[T]) invokeSafe(ctx context.Context, ac *attemptCtx) (v T, err erro
 
 // classifyGuarded classifies err, turning a panicking classifier into a
 // recorded panic like an op's: the attempt is recorded, the timeline and the
-// observers finished, then the panic re-raised. (The first-round fast
-// paths, with nothing to record, let a classifier's panic through as it is;
-// a hedged round's defer still stops its timers and hedges.)
+// observers finished, then the panic re-raised. (Rounds with nothing to
+// record let a classifier's panic through as it is; a hedged round's defer
+// still stops its timers and hedges.)
 func classifyGuarded(c classify.Classifier, ctx context.Context, err error) (v classify.Verdict, p *panicked) {
 	returned := false
 	defer func() {

@@ -486,9 +486,16 @@ func (g *group[T]) coordinate(cs *callState, rec *recorder, first hedgeResult[T]
 
 // lose cancels an attempt that another attempt's result made useless, unless
 // it already returned: then its own result stands (and is recorded as such).
+//
+// It closes an armed done channel itself rather than through cancel: Err,
+// seeing the attempt ended, may set err first, and cancel would then
+// close nothing.
 func (c *attemptCtx) lose() {
 	if c.state.CompareAndSwap(attemptRunning, attemptLost) {
-		c.cancel(&errCanceled)
+		c.err.CompareAndSwap(nil, &errCanceled)
+		if a := c.arm.Load(); a != nil {
+			a.close()
+		}
 	}
 }
 

@@ -102,7 +102,8 @@
 // ScheduleCoarseOnce also skips the pools: its node is a Once that the
 // caller embeds in a struct it allocates anyway, fresh in the caller's
 // cache, where a pooled node was last written by the wheel goroutine. The
-// wheel never recycles a Once. rego arms every hedge trigger this way.
+// wheel never recycles a Once. rego arms the first hedge trigger of every
+// hedged round this way.
 //
 // Tasks run one at a time on the wheel goroutine: they must be short and
 // must not block, or every other timer of the Scheduler runs late.
