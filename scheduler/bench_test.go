@@ -193,3 +193,40 @@ func BenchmarkScheduleStopParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPacedScheduleStop measures what the wheel costs a process that
+// arms and cancels one timer at a steady rate, as a service does per
+// request: cpu-% is the process's CPU time (every goroutine: the pacing
+// ticker, the wheel goroutine, the GC) over wall time. With ScheduleCoarse
+// the wheel polls, waking every tick while timers arrive; this is what
+// that costs. ns/op is the pacing interval, not a speed.
+func BenchmarkPacedScheduleStop(b *testing.B) {
+	for _, every := range []time.Duration{100 * time.Microsecond, 500 * time.Microsecond, 2 * time.Millisecond} {
+		for _, impl := range []string{"wheel", "wheel-coarse"} {
+			b.Run(fmt.Sprintf("every=%v/impl=%s", every, impl), func(b *testing.B) {
+				s, err := scheduler.New()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				task := &nopTask{}
+				tk := time.NewTicker(every)
+				defer tk.Stop()
+				b.ResetTimer()
+				c0, ok := processCPU()
+				start := time.Now()
+				for range b.N {
+					<-tk.C
+					if impl == "wheel" {
+						s.Schedule(benchDelay, task).Stop()
+					} else {
+						s.ScheduleCoarse(benchDelay, task).Stop()
+					}
+				}
+				if c1, ok2 := processCPU(); ok && ok2 {
+					b.ReportMetric(100*float64(c1-c0)/float64(time.Since(start)), "cpu-%")
+				}
+			})
+		}
+	}
+}
