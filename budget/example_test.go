@@ -121,3 +121,20 @@ func ExampleRegistry() {
 	// true
 	// true true [db-writes]
 }
+
+// A key's retry and hedge budgets as rego builds them: two shares of one
+// count of first attempts.
+func ExampleNewRatioPair() {
+	retry, hedge, err := budget.NewRatioPair(budget.DefaultRetryConfig(nil), budget.DefaultHedgeConfig(nil))
+	if err != nil {
+		panic(err)
+	}
+	for range 100 {
+		retry.Record(true, true) // each first attempt, once, for both
+	}
+	fmt.Println("shared:", budget.SharesDeposits(retry, hedge))
+	fmt.Println("first attempts seen by the hedge budget:", hedge.Stats().FirstAttempts)
+	// Output:
+	// shared: true
+	// first attempts seen by the hedge budget: 100
+}

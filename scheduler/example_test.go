@@ -66,3 +66,28 @@ func ExampleFakeClock() {
 	// fired at: 1
 	// armed: 0
 }
+
+// request is what a caller allocates per request anyway; embedding the
+// Once in it makes arming its timer allocation- and pool-free.
+type request struct {
+	timer  scheduler.Once
+	hedged chan struct{}
+}
+
+func (r *request) Run() { close(r.hedged) } // the hedge trigger fired
+
+// Arm a coarse timer on a node the caller owns, and stop it when the work
+// finishes first.
+func ExampleScheduler_ScheduleCoarseOnce() {
+	s, err := scheduler.New()
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+
+	r := &request{hedged: make(chan struct{})}
+	s.ScheduleCoarseOnce(&r.timer, 80*time.Millisecond, r)
+	// ... the request answers within its 80ms ...
+	fmt.Println("stopped before it fired:", r.timer.Stop())
+	// Output: stopped before it fired: true
+}
