@@ -230,8 +230,9 @@ func (s *Scheduler) TrySchedule(d time.Duration, t Task) (Handle, error) {
 // precision (rego's hedge triggers): d may be counted from up to about one
 // tick after the call, so t runs at most about two ticks late instead of
 // one. It never runs before d has elapsed. In exchange, while the
-// Scheduler is busy (call sites scheduled during the last tick) it does
-// not read the clock, the largest part of Schedule's cost.
+// Scheduler is busy with coarse timers (one was scheduled within about the
+// last tick) it does not read the clock, the largest part of Schedule's
+// cost.
 func (s *Scheduler) ScheduleCoarse(d time.Duration, t Task) Handle {
 	h, _ := s.TryScheduleCoarse(d, t)
 	return h
