@@ -33,7 +33,7 @@ type attemptCtx struct {
 	eng    *Engine
 	info   observe.AttemptInfo // info.Deadline is the effective deadline: min(parent's, call's, attempt's)
 
-	err   atomic.Pointer[error]     // set once, by cancel (or by Err once the attempt ended)
+	err   atomic.Pointer[error]     // set once: by cancel, lose, or Err once the attempt ended
 	arm   atomic.Pointer[armedDone] // nil until Done/AfterFunc asks while the attempt runs
 	state atomic.Uint32             // attemptRunning, then attemptFinished or attemptLost
 	own   bool                      // rego must be able to end this context itself (last: packs with state)
@@ -171,8 +171,9 @@ func (c *attemptCtx) Err() error {
 		c.err.CompareAndSwap(nil, &errCanceled)
 		return *c.err.Load()
 	}
-	// A cancel may lose to a concurrent one (lose, finish, the timer):
-	// report the error that won, so that Err never changes its answer.
+	// The cancel may lose to a concurrent writer of err (lose, the timer,
+	// the parent watch): report the error that won, so that Err never
+	// changes its answer.
 	if err := c.parent.Err(); err != nil {
 		c.cancel(errPtr(err))
 		return *c.err.Load()
@@ -229,6 +230,14 @@ func (c *attemptCtx) armed() *armedDone {
 				c.cancel(&errDeadline)
 			} else if h, err := c.eng.sched.TrySchedule(d, c); err == nil {
 				a.timer = h
+				if c.eng.closed.Load() {
+					// Close may have shut the wheel down between
+					// TrySchedule's check and its push: the timer would
+					// never fire. (Close stores closed first, so if the
+					// push beat the shutdown, Shutdown fires it early and
+					// this cancel is the same.)
+					c.cancel(&errCanceled)
+				}
 			} else {
 				c.cancel(&errCanceled) // the engine is closed: nothing would ever fire
 			}

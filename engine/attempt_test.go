@@ -197,3 +197,24 @@ func TestAttemptCtxErrStable(t *testing.T) {
 		c.finish()
 	}
 }
+
+// TestAttemptCtxArmsAfterClose verifies that an attempt arming its deadline
+// timer once the engine is closed (Close may shut the wheel down between
+// TrySchedule's check and its push, so the timer would never fire) is
+// cancelled at once instead of waiting for a deadline nothing will signal.
+func TestAttemptCtxArmsAfterClose(t *testing.T) {
+	e := newEngine(t)
+	e.closed.Store(true) // as Close does first; the scheduler still accepts the push
+	defer e.closed.Store(false)
+	c := &attemptCtx{parent: context.Background(), eng: e, own: true}
+	c.info.Deadline = time.Now().Add(time.Hour)
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("Done armed after Close is not closed")
+	}
+	if err := c.Err(); err != context.Canceled {
+		t.Fatalf("Err = %v, want Canceled", err)
+	}
+	c.finish()
+}

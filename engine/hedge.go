@@ -26,8 +26,10 @@ const ReasonHedgeLost = "hedge_lost"
 // context and is the first hedge timer's task) and no lock: the caller arms the first
 // hedge timer on the wheel, runs the primary, and if it settles, stops the
 // timer. That Stop is the round's one decision point: if it wins, the timer
-// never fires and the round is over; if it loses, the timer has fired (or is
-// firing) and the round takes the slow path. Once a hedge timer fires, or the
+// never fires and a settled primary ends the round; if it loses, the timer
+// has fired (or is firing, or was never armed because the engine closed)
+// and the round takes the slow path, as it does when the primary did not
+// settle. Once a hedge timer fires, or the
 // primary fails retryably (which fires the next hedge at once, as gRPC's A6
 // does), the round allocates its hedging state, where mu guards the launch
 // state and results come back on a channel.
@@ -302,8 +304,9 @@ func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start
 			info: observe.AttemptInfo{Key: cs.key, Index: first, Deadline: ad}},
 		call: *c, s: cs.s, deadline: cs.deadline,
 	}
-	// Coarse: a hedge may fire up to a tick later than exact, and in
-	// exchange a busy engine arms it without a clock read or a pooled node.
+	// Coarse: a hedge may fire up to about two ticks after its delay (never
+	// before), and in exchange a busy engine arms it without a clock read or
+	// a pooled node.
 	cs.e.sched.ScheduleCoarseOnce(&g.timer, cs.s.HedgeDelay, g)
 
 	// Whatever takes the caller's goroutine out of the round other than a

@@ -251,7 +251,8 @@ func (s *Scheduler) TryScheduleCoarse(d time.Duration, t Task) (Handle, error) {
 // Once): it allocates nothing and touches no shared pool. Stop the task
 // with o.Stop or the returned Handle. It panics if o was scheduled before.
 // After Close, or for a nil t, it returns the zero Handle, leaves o
-// unscheduled and t never runs.
+// unscheduled and t never runs. A call racing with Close may leave o
+// scheduled with a t that never runs, as TrySchedule may.
 func (s *Scheduler) ScheduleCoarseOnce(o *Once, d time.Duration, t Task) Handle {
 	if s.check(t) != nil {
 		return Handle{}
