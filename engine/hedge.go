@@ -22,17 +22,17 @@ const ReasonHedgeLost = "hedge_lost"
 // group is one hedged round: the primary attempt, run by the caller's goroutine,
 // and up to MaxHedges hedges, each in a goroutine of its own.
 //
-// The common case costs one allocation (this struct, which embeds the primary's
-// context and is the first hedge timer's task) and no lock: the caller arms the first
-// hedge timer on the wheel, runs the primary, and if it settles, stops the
-// timer. That Stop is the round's one decision point: if it wins, the timer
-// never fires and a settled primary ends the round; if it loses, the timer
-// has fired (or is firing, or was never armed because the engine closed)
-// and the round takes the slow path, as it does when the primary did not
-// settle. Once a hedge timer fires, or the
-// primary fails retryably (which fires the next hedge at once, as gRPC's A6
-// does), the round allocates its hedging state, where mu guards the launch
-// state and results come back on a channel.
+// The common case costs one allocation (this struct, which embeds the
+// primary's context and the first hedge timer, whose task it is) and no
+// lock: the caller arms the first hedge timer on the wheel, runs the
+// primary, and stops the timer. That Stop is the round's one decision
+// point: if it wins, the timer never fires and a settled primary ends the
+// round; if it loses, the timer has fired (or is firing, or was never armed
+// because the engine closed) and the round takes the slow path, as it does
+// when the primary did not settle. Once a hedge timer fires, or the primary
+// fails retryably (which fires the next hedge at once, as gRPC's A6 does),
+// the round allocates its hedging state, where mu guards the launch state
+// and results come back on a channel.
 //
 // Ownership: the fields above hs are written before the round starts and
 // read-only after. hs is an atomic shared by the caller and the wheel.
@@ -44,8 +44,8 @@ type group[T any] struct {
 	// primary is the primary attempt's context. It also holds the call's
 	// engine (eng), context (parent) and key (info.Key), which the round
 	// reads from there rather than keeping copies: every byte of this
-	// struct is allocated on every hedged call.
-	// Its info.Index is the round's first attempt index.
+	// struct is allocated on every hedged call. Its info.Index is the
+	// round's first attempt index.
 	primary  attemptCtx
 	call     call[T]
 	s        *keyworker.Snapshot // and through it the key's worker (snapExt.w)
