@@ -81,65 +81,32 @@ func pendingRuntime(parent *testing.B, n int) func() {
 	}
 }
 
-// BenchmarkScheduleStop measures one goroutine arming and cancelling timers.
-func BenchmarkScheduleStop(b *testing.B) {
-	for _, n := range pendingCounts {
-		wheel := pendingWheel(b, n)
-		b.Run(fmt.Sprintf("impl=wheel/pending=%d", n), func(b *testing.B) {
-			s := wheel()
-			task := &nopTask{}
-			b.ReportAllocs()
-			b.ResetTimer()
-			defer measureCPU(b)()
-			for range b.N {
-				s.Schedule(benchDelay, task).Stop()
-			}
-		})
-		b.Run(fmt.Sprintf("impl=wheel-func/pending=%d", n), func(b *testing.B) {
-			s := wheel()
-			b.ReportAllocs()
-			b.ResetTimer()
-			defer measureCPU(b)()
-			for range b.N {
-				s.AfterFunc(benchDelay, nop).Stop()
-			}
-		})
-		b.Run(fmt.Sprintf("impl=wheel-coarse/pending=%d", n), func(b *testing.B) {
-			s := wheel()
-			task := &nopTask{}
-			b.ReportAllocs()
-			b.ResetTimer()
-			defer measureCPU(b)()
-			for range b.N {
-				s.ScheduleCoarse(benchDelay, task).Stop()
-			}
-		})
-		b.Run(fmt.Sprintf("impl=wheel-once/pending=%d", n), func(b *testing.B) {
-			s := wheel()
-			b.ReportAllocs()
-			b.ResetTimer()
-			defer measureCPU(b)()
-			for range b.N {
-				// A struct the caller allocates anyway (rego's hedged
-				// round), with the Once embedded: the allocation is
-				// counted here, as the runtime's is below.
-				o := new(onceTask)
-				s.ScheduleCoarseOnce(&o.once, benchDelay, o)
-				o.once.Stop()
-			}
-		})
-		runtimeTimers := pendingRuntime(b, n)
-		b.Run(fmt.Sprintf("impl=runtime/pending=%d", n), func(b *testing.B) {
-			runtimeTimers()
-			b.ReportAllocs()
-			b.ResetTimer()
-			defer measureCPU(b)()
-			for range b.N {
-				time.AfterFunc(benchDelay, nop).Stop()
-			}
-		})
-	}
+// armStop is one implementation of the measured operation: arm a timer
+// benchDelay out, then cancel it. Every row calls it through a func value,
+// the runtime's included.
+type armStop struct {
+	name     string
+	parallel bool // also measured from every P at once
+	op       func(s *scheduler.Scheduler)
 }
+
+var (
+	benchTask = &nopTask{}
+	armStops  = []armStop{
+		{"wheel", true, func(s *scheduler.Scheduler) { s.Schedule(benchDelay, benchTask).Stop() }},
+		{"wheel-func", false, func(s *scheduler.Scheduler) { s.AfterFunc(benchDelay, nop).Stop() }},
+		{"wheel-coarse", true, func(s *scheduler.Scheduler) { s.ScheduleCoarse(benchDelay, benchTask).Stop() }},
+		{"wheel-once", false, func(s *scheduler.Scheduler) {
+			// A struct the caller allocates anyway (rego's hedged round),
+			// with the Once embedded: the allocation is counted here, as
+			// the runtime's is.
+			o := new(onceTask)
+			s.ScheduleCoarseOnce(&o.once, benchDelay, o)
+			o.once.Stop()
+		}},
+		{"runtime", true, func(*scheduler.Scheduler) { time.AfterFunc(benchDelay, nop).Stop() }},
+	}
+)
 
 // onceTask is a Task with its timer embedded, as rego's hedged round is.
 type onceTask struct {
@@ -149,48 +116,44 @@ type onceTask struct {
 
 func (*onceTask) Run() {}
 
+// BenchmarkScheduleStop measures one goroutine arming and cancelling timers.
+func BenchmarkScheduleStop(b *testing.B) { benchArmStop(b, false) }
+
 // BenchmarkScheduleStopParallel measures GOMAXPROCS goroutines arming and
 // cancelling timers at once: the contended case, where the mailbox head is
 // shared and the runtime's timers are per-P.
-func BenchmarkScheduleStopParallel(b *testing.B) {
+func BenchmarkScheduleStopParallel(b *testing.B) { benchArmStop(b, true) }
+
+func benchArmStop(b *testing.B, parallel bool) {
 	for _, n := range pendingCounts {
-		wheel := pendingWheel(b, n)
-		b.Run(fmt.Sprintf("impl=wheel/pending=%d", n), func(b *testing.B) {
-			s := wheel()
-			task := &nopTask{}
-			b.ReportAllocs()
-			b.ResetTimer()
-			defer measureCPU(b)()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					s.Schedule(benchDelay, task).Stop()
+		wheel, runtimeTimers := pendingWheel(b, n), pendingRuntime(b, n)
+		for _, impl := range armStops {
+			if parallel && !impl.parallel {
+				continue
+			}
+			b.Run(fmt.Sprintf("impl=%s/pending=%d", impl.name, n), func(b *testing.B) {
+				var s *scheduler.Scheduler
+				if impl.name == "runtime" {
+					runtimeTimers()
+				} else {
+					s = wheel()
 				}
-			})
-		})
-		b.Run(fmt.Sprintf("impl=wheel-coarse/pending=%d", n), func(b *testing.B) {
-			s := wheel()
-			task := &nopTask{}
-			b.ReportAllocs()
-			b.ResetTimer()
-			defer measureCPU(b)()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					s.ScheduleCoarse(benchDelay, task).Stop()
+				b.ReportAllocs()
+				b.ResetTimer()
+				defer measureCPU(b)()
+				if !parallel {
+					for range b.N {
+						impl.op(s)
+					}
+					return
 				}
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						impl.op(s)
+					}
+				})
 			})
-		})
-		runtimeTimers := pendingRuntime(b, n)
-		b.Run(fmt.Sprintf("impl=runtime/pending=%d", n), func(b *testing.B) {
-			runtimeTimers()
-			b.ReportAllocs()
-			b.ResetTimer()
-			defer measureCPU(b)()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					time.AfterFunc(benchDelay, nop).Stop()
-				}
-			})
-		})
+		}
 	}
 }
 
@@ -209,7 +172,6 @@ func BenchmarkPacedScheduleStop(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer s.Close()
-				task := &nopTask{}
 				tk := time.NewTicker(every)
 				defer tk.Stop()
 				b.ResetTimer()
@@ -218,9 +180,9 @@ func BenchmarkPacedScheduleStop(b *testing.B) {
 				for range b.N {
 					<-tk.C
 					if impl == "wheel" {
-						s.Schedule(benchDelay, task).Stop()
+						s.Schedule(benchDelay, benchTask).Stop()
 					} else {
-						s.ScheduleCoarse(benchDelay, task).Stop()
+						s.ScheduleCoarse(benchDelay, benchTask).Stop()
 					}
 				}
 				if c1, ok2 := processCPU(); ok && ok2 {
