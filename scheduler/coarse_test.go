@@ -19,11 +19,7 @@ import (
 // left idle stops polling and sleeps with nothing armed.
 func TestSynctestCoarse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s, err := scheduler.New()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := newSystem(t)
 		start := time.Now()
 		tick := s.Tick()
 		rng := rand.New(rand.NewPCG(3, 4))

@@ -27,11 +27,7 @@ func (t *timeTask) Run() { t.at = t.now() }
 // Close leaves no goroutine behind.
 func TestSynctestSystemClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s, err := scheduler.New()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := newSystem(t)
 		start := time.Now()
 		tick := s.Tick()
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -80,11 +76,7 @@ func TestSynctestSystemClock(t *testing.T) {
 // mailbox without being lost.
 func TestSynctestEarlierTimerWakesWheel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s, err := scheduler.New()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := newSystem(t)
 		start := time.Now()
 		far, near, later := &timeTask{now: time.Now}, &timeTask{now: time.Now}, &timeTask{now: time.Now}
 		s.Schedule(time.Hour, far)
@@ -236,6 +228,18 @@ func runEndToEndVsHeap(t *testing.T, seed uint64) {
 		t.Fatalf("only %d of %d tasks ran: the schedule is too thin to test anything", ran, len(all))
 	}
 	t.Logf("%d scheduled, %d ran, clock advanced %v", len(all), ran, elapsed())
+}
+
+// newSystem returns a Scheduler on the system clock (the bubble's, inside
+// a testing/synctest bubble), closed when the test ends.
+func newSystem(t *testing.T) *scheduler.Scheduler {
+	t.Helper()
+	s, err := scheduler.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // advance moves the bubble's virtual clock forward by d: inside a synctest
