@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/regoresilience/rego/hedge"
+	"github.com/regoresilience/rego/policy"
 )
 
 // A key worker owns one Tracker: it records each finished attempt's latency
@@ -46,4 +47,20 @@ func ExamplePercentile() {
 	// cold: 100ms
 	// warm: 18ms
 	// no source: 100ms
+}
+
+// A tracker fed by finished attempts and a trigger built from a policy: a
+// p95 trigger, which answers its fixed delay until the key has 100 samples.
+func ExampleTriggerFor_tracker() {
+	elapsed := 12 * time.Millisecond // a finished attempt's latency
+
+	start := time.Now()
+	tr, _ := hedge.NewTracker(hedge.TrackerConfig{}, start) // 3 × 10s windows, 1µs..60s
+	trig := hedge.TriggerFor(policy.Hedge{MaxHedges: 1, Delay: 80 * time.Millisecond,
+		Percentile: 95, MinDelay: 10 * time.Millisecond, MaxDelay: 500 * time.Millisecond})
+
+	tr.Record(elapsed, time.Now())      // per finished attempt
+	delay := trig.Delay(tr, time.Now()) // 80ms until 100 samples, then p95 within [10ms, 500ms]
+	fmt.Println(delay)
+	// Output: 80ms
 }

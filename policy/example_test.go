@@ -3,6 +3,7 @@ package policy_test
 import (
 	"errors"
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/regoresilience/rego/policy"
@@ -113,4 +114,23 @@ func ExampleMarshalDocument() {
 	//     }
 	//   }
 	// }
+}
+
+// A document parsed, then a key resolved against it: the most specific
+// pattern wins, and the policy comes back with its defaults filled in.
+func ExampleParseDocument_resolve() {
+	data := []byte(`{"policies": {
+		"users.GetUser": {"retry": {"max_attempts": 4}},
+		"users.*":       {"hedge": {"max_hedges": 1, "delay": "50ms", "percentile": 95}},
+		"*":             {"retry": {"max_attempts": 2}}
+	}}`)
+
+	set, err := policy.ParseDocument(data) // strict: every problem reported, none guessed
+	if err != nil {
+		log.Fatal(err) // e.g. policies["users.GetUser"].retry.max_attempts: must be >= 1
+	}
+	p, pattern, ok := set.Resolve(policy.ParseKey("users.ListUsers"))
+	// p is normalized (defaults filled in), pattern == "users.*", ok == true
+	fmt.Println(pattern, ok, p.Retry.MaxAttempts, p.Hedge.Delay, p.Hedge.MinSamples)
+	// Output: users.* true 3 50ms 100
 }
