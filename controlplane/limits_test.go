@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// TestReviewMaxBytesHuge: WithMaxBytes(math.MaxInt64) ("no limit") made the
-// readers' limit+1 wrap negative, so every read returned nothing: NewFile failed
-// with ErrFileChanging and every remote body read as empty.
-func TestReviewMaxBytesHuge(t *testing.T) {
+// TestMaxBytesWithoutLimit verifies that WithMaxBytes(math.MaxInt64), meaning
+// no limit, reads whole documents: the readers' limit+1 must not wrap negative,
+// which would make every read return nothing (NewFile failing with
+// ErrFileChanging, every remote body empty).
+func TestMaxBytesWithoutLimit(t *testing.T) {
 	path := tempPath(t, "p.json")
 	writeFile(t, path, docV2)
 	p, err := NewFile(path, WithLogger(quietLogger()), WithMaxBytes(math.MaxInt64))
@@ -26,9 +27,10 @@ func TestReviewMaxBytesHuge(t *testing.T) {
 	inForce(t, r, 4, 1, SourceRemote)
 }
 
-// TestReviewRefreshOverflow: a huge refresh interval (meant as "never") plus
-// positive jitter wrapped to a negative delay, a busy fetch loop.
-func TestReviewRefreshOverflow(t *testing.T) {
+// TestHugeRefreshIntervalDoesNotWrap verifies that a huge refresh interval
+// (meant as "never") plus positive jitter stays a huge delay: wrapping to a
+// negative one would make a busy fetch loop.
+func TestHugeRefreshIntervalDoesNotWrap(t *testing.T) {
 	for _, u := range []float64{0, 0.5, 0.99} {
 		got := nextDelay(0, time.Duration(math.MaxInt64), time.Second, time.Minute, 0, u)
 		if got < time.Duration(math.MaxInt64)/10*8 {
@@ -43,12 +45,13 @@ func withAfterCacheRead(f func()) RemoteOption {
 	return remoteOption(func(c *remoteConfig) error { c.afterCacheRead = f; return nil })
 }
 
-// TestReviewCacheDigestRace: NewRemote reads the cache file (old document A)
-// while the first successful fetch (B) rewrites it. NewRemote must not then
-// record A as the cache file's digest, or when the control plane later serves
-// A again writeCache believes the file already holds A and skips the write:
-// the cache keeps B, not the document in force.
-func TestReviewCacheDigestRace(t *testing.T) {
+// TestCacheDigestWhenFetchRewritesCache verifies the cache file's digest when
+// NewRemote reads the cache file (old document A) while the first successful
+// fetch (B) rewrites it. NewRemote must not then record A as the cache file's
+// digest, or when the control plane later serves A again writeCache believes
+// the file already holds A and skips the write: the cache keeps B, not the
+// document in force.
+func TestCacheDigestWhenFetchRewritesCache(t *testing.T) {
 	cache := tempPath(t, "cache.json")
 	writeFile(t, cache, docV2)
 	cp := newFakeControlPlane(t, serveStatus(http.StatusServiceUnavailable))
