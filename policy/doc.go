@@ -5,11 +5,11 @@
 // # Model
 //
 // A Key is {Namespace, Name}, written "ns.Name" ("db.Users.Query" is
-// namespace "db", name "Users.Query"). Everything rego keeps per key (a
-// worker goroutine, a latency histogram, budgets) is shared by every call
-// with that key, so keys must be few: name operations, never requests.
-// Key.Validate rejects keys that look like they embed IDs, paths or free
-// text (ErrHighCardinalityKey).
+// namespace "db", name "Users.Query"). Everything rego keeps per key (its
+// budgets and, for latency-aware hedging, a latency histogram and a worker
+// goroutine) is shared by every call with that key, so keys must be few:
+// name operations, never requests. Key.Validate rejects keys that look like
+// they embed IDs, paths or free text (ErrHighCardinalityKey).
 //
 // A Policy is a plain value whose zero fields mean "default" or "off".
 // Policy.Validate reports mistakes; Policy.Normalize fills in defaults and

@@ -155,7 +155,7 @@ func (v *callView) checkHedgeTriggers() {
 		}
 		for at, hedges := range launches {
 			// Count the attempts that may have failed retryably at that instant
-			// (an upper bound: the timeline may not say, see bugLostResult).
+			// (an upper bound, from what the ops returned).
 			failures := 0
 			for _, inv := range round {
 				permanent := inv.planned == outPermanent && !inv.interrupted

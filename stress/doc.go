@@ -26,20 +26,20 @@
 // actually ran. TestChecksCatchViolations makes sure the checks are not
 // vacuous, by sabotaging the op.
 //
-// # Known bugs
+// # Deterministic tests
 //
-// bugs_test.go lists the engine bugs found and not yet fixed, each with a
-// deterministic reproduction (TestBug*, failing until the fix). The stress
-// tests tag those bugs' symptoms and log them instead of failing, unless
-// -stress.strict is given. repro_test.go keeps the reproductions of fixed bugs
-// as regression tests.
+// rounds_test.go and repro_test.go hold small deterministic tests, each a
+// minimal scenario for an invariant the random scenarios check (one hedge per
+// retryable failure, no attempt after Close or past the deadline, timelines in
+// start order...), so that a regression fails there with a readable timeline
+// as well as here at random.
 //
 // # Flags
 //
 //	-stress.iterations=N  seeded scenarios per test (default 8)
-//	-stress.seed=S        first seed (default 1); a failure prints the seed and
-//	                      the command that replays it
+//	-stress.seed=S        first seed (0, the default, runs the fixed seeds); a
+//	                      failure prints the seed and the command that
+//	                      replays it
 //	-stress.scale=F       multiplies the calls per scenario
-//	-stress.strict        fail on symptoms of known bugs too
 //	-stress.v             log a summary of every scenario
 package stress

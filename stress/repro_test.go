@@ -14,8 +14,9 @@ import (
 	"github.com/regoresilience/rego/policy"
 )
 
-// Small deterministic tests: the reproductions of engine bugs the stress tests
-// found, kept as regression tests once fixed, and their helpers.
+// Small deterministic tests of single calls, each a minimal scenario for an
+// invariant the stress tests check on random ones, and the helpers they share
+// with rounds_test.go.
 
 var (
 	reproKey  = policy.Key{Namespace: "repro", Name: "Op"}
@@ -97,8 +98,7 @@ func (l *attemptLog) count() int {
 }
 
 // TestTimelineOrderAfterHedges verifies that a hedged round's attempts stay in
-// start order on the timeline when hedge #2 ends before hedge #1 (fixed in
-// 7ca8792; the stress tests found it).
+// start order on the timeline when hedge #2 ends before hedge #1.
 func TestTimelineOrderAfterHedges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e, _ := reproEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
@@ -122,8 +122,7 @@ func TestTimelineOrderAfterHedges(t *testing.T) {
 }
 
 // TestPanicTimelineFails verifies that the timeline handed to OnFailure for a
-// call whose op panicked does not report success and carries the panic (fixed
-// in 7ca8792; the stress tests found it).
+// call whose op panicked does not report success and carries the panic.
 func TestPanicTimelineFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e, obs := reproEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1}})
@@ -145,7 +144,7 @@ func TestPanicTimelineFails(t *testing.T) {
 }
 
 // TestRetryNeverStartsPastDeadline verifies that a retry whose backoff the
-// wheel rounds up past the call's deadline is not started (fixed in 7ca8792).
+// wheel rounds up past the call's deadline is not started.
 // The call starts 300µs into the scheduler's first tick, so that the wheel's
 // rounding to 1ms ticks shows.
 func TestRetryNeverStartsPastDeadline(t *testing.T) {
@@ -160,6 +159,8 @@ func TestRetryNeverStartsPastDeadline(t *testing.T) {
 	})
 }
 
+// checkNoAttemptAfter runs body under e and fails t if any attempt started
+// more than timeout after the call.
 func checkNoAttemptAfter(t *testing.T, e *engine.Engine, timeout time.Duration, body func(context.Context, int) error) {
 	t.Helper()
 	log := newAttemptLog()
@@ -170,7 +171,7 @@ func checkNoAttemptAfter(t *testing.T, e *engine.Engine, timeout time.Duration, 
 	defer log.mu.Unlock()
 	for i, s := range log.start {
 		if d := s.Sub(start); d > timeout {
-			t.Errorf("bug %s: attempt #%d started %v after the call, past its %v Timeout\n%v", bugAttemptAfterDeadline, i, d, timeout, tl)
+			t.Errorf("attempt #%d started %v after the call, past its %v Timeout\n%v", i, d, timeout, tl)
 		}
 	}
 }
