@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // The documentation's promise: every ```go block in README.md and docs/*.md
@@ -189,8 +190,45 @@ func TestDocsGoBlocksAreCompiled(t *testing.T) {
 
 var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 
+// anchors returns the GitHub anchors of a Markdown file's headings.
+func anchors(t *testing.T, page string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	inFence := false
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			inFence = !inFence
+		}
+		if inFence || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		out[slug(strings.TrimLeft(line, "#"))] = true
+	}
+	return out
+}
+
+// slug is GitHub's anchor for a heading: lower case, punctuation dropped,
+// spaces turned into hyphens.
+func slug(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r == ' ':
+			b.WriteByte('-')
+		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
 // TestDocsRelativeLinksExist verifies that every relative link of the
-// documentation points to an existing file or folder.
+// documentation points to an existing file or folder, and that a link to a
+// heading (page.md#anchor, or #anchor in the same page) names one.
 func TestDocsRelativeLinksExist(t *testing.T) {
 	for _, page := range docPages(t) {
 		data, err := os.ReadFile(page)
@@ -206,19 +244,26 @@ func TestDocsRelativeLinksExist(t *testing.T) {
 				continue
 			}
 			for _, m := range mdLink.FindAllStringSubmatch(line, -1) {
-				target := m[1]
-				if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") || strings.HasPrefix(target, "#") {
+				target, anchor := m[1], ""
+				if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
 					continue
 				}
 				if j := strings.IndexByte(target, '#'); j >= 0 {
-					target = target[:j]
+					target, anchor = target[:j], target[j+1:]
 				}
-				path := filepath.ToSlash(filepath.Clean(filepath.Join(filepath.Dir(page), target)))
+				path := page
+				if target != "" {
+					path = filepath.ToSlash(filepath.Clean(filepath.Join(filepath.Dir(page), target)))
+				}
 				if pagesWrittenElsewhere[path] {
 					continue
 				}
 				if _, err := os.Stat(path); err != nil {
 					t.Errorf("%s:%d: link to %s: %s does not exist", page, i+1, m[1], path)
+					continue
+				}
+				if anchor != "" && strings.HasSuffix(path, ".md") && !anchors(t, path)[anchor] {
+					t.Errorf("%s:%d: link to %s: %s has no heading with anchor #%s", page, i+1, m[1], path, anchor)
 				}
 			}
 		}
