@@ -33,7 +33,7 @@ type TrackerConfig struct {
 	// Window is the length of one window (default 10s). Rotation happens on
 	// window boundaries counted from the now given to NewTracker.
 	Window time.Duration
-	// Windows is how many windows are merged on read (default 3, at most
+	// Windows is how many windows a quantile covers (default 3, at most
 	// MaxWindows). A sample stays visible for between (Windows-1)×Window and
 	// Windows×Window after it was recorded.
 	Windows int
