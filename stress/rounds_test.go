@@ -95,10 +95,11 @@ func TestNoHedgeAfterClose(t *testing.T) {
 	})
 }
 
-// TestAttemptDeadlineAfterClose verifies that Close does not disarm the
-// deadlines of running attempts: an attempt with a 10ms AttemptTimeout is
-// running when the engine is closed at 5ms, and its context still ends at
-// 10ms, not when the op's full second is over.
+// TestAttemptDeadlineAfterClose verifies that Close does not leave running
+// attempts without their deadlines: an attempt with a 10ms AttemptTimeout is
+// running when the engine is closed at 5ms, and its context ends by its
+// deadline (Close runs the pending deadline timers), not when the op's full
+// second is over.
 func TestAttemptDeadlineAfterClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e, _ := reproEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1, AttemptTimeout: 10 * time.Millisecond}})
