@@ -3,6 +3,7 @@ package regootel_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -254,4 +255,58 @@ func TestNilProvider(t *testing.T) {
 	if obs, err := regootel.NewObserver(); err != nil || obs == nil {
 		t.Errorf("defaults: %v, %v", obs, err)
 	}
+}
+
+// TestConcurrentCalls verifies counts add up when many calls, on several
+// keys, report at once (run with -race: one observer serves them all).
+func TestConcurrentCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSDK(t)
+		e := s.engine(t, retry(2, time.Millisecond))
+		const workers, calls = 8, 50
+		// Half the calls retry once after 1ms and the others take no time:
+		// each key's call durations add up to 100 backoffs.
+		sum := 0.0
+		for range 100 {
+			sum += time.Millisecond.Seconds()
+		}
+		callDur := fmt.Sprintf("count=200 sum=%g", sum)
+		done := make(chan struct{})
+		for w := range workers {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				k := policy.Key{Namespace: "svc", Name: []string{"A", "B"}[w%2]}
+				for i := range calls {
+					failed := false
+					op := func(context.Context) error {
+						if i%2 == 0 && !failed {
+							failed = true
+							return errFlaky
+						}
+						return nil
+					}
+					if err := e.Do(context.Background(), k, op); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		for range workers {
+			<-done
+		}
+		checkMetrics(t, s.metrics(t), map[string]string{
+			"rego.attempts{rego.hedge=false rego.key=svc.A rego.outcome=retryable rego.reason=error}":         "100",
+			"rego.attempts{rego.hedge=false rego.key=svc.A rego.outcome=success rego.reason=success}":         "200",
+			"rego.attempts{rego.hedge=false rego.key=svc.B rego.outcome=retryable rego.reason=error}":         "100",
+			"rego.attempts{rego.hedge=false rego.key=svc.B rego.outcome=success rego.reason=success}":         "200",
+			"rego.attempt.duration{rego.hedge=false rego.key=svc.A rego.outcome=retryable rego.reason=error}": "count=100 sum=0",
+			"rego.attempt.duration{rego.hedge=false rego.key=svc.A rego.outcome=success rego.reason=success}": "count=200 sum=0",
+			"rego.attempt.duration{rego.hedge=false rego.key=svc.B rego.outcome=retryable rego.reason=error}": "count=100 sum=0",
+			"rego.attempt.duration{rego.hedge=false rego.key=svc.B rego.outcome=success rego.reason=success}": "count=200 sum=0",
+			"rego.calls{rego.key=svc.A rego.outcome=success rego.reason=success}":                             "200",
+			"rego.calls{rego.key=svc.B rego.outcome=success rego.reason=success}":                             "200",
+			"rego.call.duration{rego.key=svc.A rego.outcome=success rego.reason=success}":                     callDur,
+			"rego.call.duration{rego.key=svc.B rego.outcome=success rego.reason=success}":                     callDur,
+		})
+	})
 }
