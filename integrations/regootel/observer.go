@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/engine"
 	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
@@ -178,11 +179,17 @@ func (o *observer) end(ctx context.Context, tl *observe.Timeline) {
 		return
 	}
 	failed := tl.FinalErr != nil
-	reason := callReason(tl)
+	// The reason is computed only when something records it: with no-op
+	// providers and no recording span, end costs a few checks.
+	reason := ""
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		reason = callReason(tl)
 		callSpan(span, tl, failed, reason)
 	}
 	if count, timed := o.calls.Enabled(ctx), o.callDur.Enabled(ctx); count || timed {
+		if reason == "" {
+			reason = callReason(tl)
+		}
 		outcome := uint8(0)
 		if failed {
 			outcome = 1
@@ -199,7 +206,7 @@ func (o *observer) end(ctx context.Context, tl *observe.Timeline) {
 		if o.hedges.Enabled(ctx) {
 			o.hedges.Add(ctx, int64(h), o.cache.get(setKey{kind: kindKey, key: tl.Key}).add...)
 		}
-		if rec, ok := tl.Decisive(); ok && !failed && rec.Hedge && o.hedgesWon.Enabled(ctx) {
+		if w := winner(tl); w != nil && w.Hedge && o.hedgesWon.Enabled(ctx) {
 			o.hedgesWon.Add(ctx, 1, o.cache.get(setKey{kind: kindKey, key: tl.Key}).add...)
 		}
 	}
@@ -208,6 +215,21 @@ func (o *observer) end(ctx context.Context, tl *observe.Timeline) {
 			o.denials.Add(ctx, 1, o.cache.get(setKey{kind: kindBudget, key: tl.Key, s: ev.Name}).add...)
 		}
 	}
+}
+
+// winner returns the attempt that won a successful call (the one
+// observe.Timeline.Decisive returns, without copying it), nil for a failed
+// call.
+func winner(tl *observe.Timeline) *observe.AttemptRecord {
+	if tl.FinalErr != nil {
+		return nil
+	}
+	for i := range tl.Attempts {
+		if a := &tl.Attempts[i]; a.Outcome == classify.Success && a.Err == nil && !a.Canceled {
+			return a
+		}
+	}
+	return nil
 }
 
 // Call outcomes, as the rego.outcome attribute of calls.
@@ -228,8 +250,8 @@ const reasonError = "error"
 // success, the engine's stop reason on failure.
 func callReason(tl *observe.Timeline) string {
 	if tl.FinalErr == nil {
-		if rec, ok := tl.Decisive(); ok && rec.Reason != "" {
-			return rec.Reason
+		if w := winner(tl); w != nil && w.Reason != "" {
+			return w.Reason
 		}
 		return outcomeSuccess
 	}
