@@ -11,6 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
 	"github.com/regoresilience/rego/engine"
 	"github.com/regoresilience/rego/integrations/regootel"
 	"github.com/regoresilience/rego/observe"
@@ -307,6 +309,28 @@ func TestConcurrentCalls(t *testing.T) {
 			"rego.calls{rego.key=svc.B rego.outcome=success rego.reason=success}":                             "200",
 			"rego.call.duration{rego.key=svc.A rego.outcome=success rego.reason=success}":                     callDur,
 			"rego.call.duration{rego.key=svc.B rego.outcome=success rego.reason=success}":                     callDur,
+		})
+	})
+}
+
+// TestDroppedInstruments verifies that instruments a view drops are skipped
+// (regootel asks Enabled first) while the others still record.
+func TestDroppedInstruments(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSDK(t)
+		drop := func(name string) sdkmetric.View {
+			return sdkmetric.NewView(sdkmetric.Instrument{Name: name}, sdkmetric.Stream{Aggregation: sdkmetric.AggregationDrop{}})
+		}
+		s.reader = sdkmetric.NewManualReader()
+		s.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(s.reader), sdkmetric.WithView(drop("rego.attempts"), drop("rego.calls")))
+		t.Cleanup(func() { s.mp.Shutdown(context.Background()) })
+		e := s.engine(t, retry(1, 0))
+		if err := e.Do(context.Background(), key, func(context.Context) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		checkMetrics(t, s.metrics(t), map[string]string{
+			"rego.attempt.duration{rego.hedge=false rego.key=svc.Get rego.outcome=success rego.reason=success}": "count=1 sum=0",
+			"rego.call.duration{rego.key=svc.Get rego.outcome=success rego.reason=success}":                     "count=1 sum=0",
 		})
 	})
 }
