@@ -43,9 +43,14 @@
 // loser).
 //
 // Every attribute is low-cardinality: the key is bounded by the engine's key
-// guard (engine.WithMaxKeys; keys past it share the overflow key), outcomes
-// and reasons are short stable strings, budget names come from the
+// guard (engine.WithMaxKeys): calls the engine sent to its overflow worker
+// (keys past the bound, invalid keys) are counted under the one key
+// "rego.overflow", while the caller's span keeps their own key. Outcomes and
+// reasons are short stable strings, budget names come from the
 // configuration. No error text or other per-call value reaches a metric.
+// All of a call's measurements, its attempts' included, are made when the
+// call ends: only then does the timeline say whether the call ran on the
+// overflow worker.
 //
 // # Cost
 //

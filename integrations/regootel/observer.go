@@ -153,20 +153,12 @@ func (o *observer) instruments(m metric.Meter) error {
 // OnStart records nothing: the call's duration comes from its timeline.
 func (o *observer) OnStart(context.Context, policy.Key) {}
 
+// OnAttempt annotates the caller's span. The attempt's metrics wait for the
+// end of the call: only the finished timeline says whether the key was sent
+// to the engine's overflow worker, and so which key the metrics may carry.
 func (o *observer) OnAttempt(ctx context.Context, key policy.Key, rec observe.AttemptRecord) {
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		attemptEvent(span, key, &rec)
-	}
-	count, timed := o.attempts.Enabled(ctx), o.attemptDur.Enabled(ctx)
-	if !count && !timed {
-		return
-	}
-	s := o.cache.get(setKey{kind: kindAttempt, key: key, outcome: uint8(rec.Outcome), hedge: rec.Hedge, s: rec.Reason})
-	if count {
-		o.attempts.Add(ctx, 1, s.add...)
-	}
-	if timed {
-		o.attemptDur.Record(ctx, rec.Duration().Seconds(), s.rec...)
 	}
 }
 
@@ -186,6 +178,19 @@ func (o *observer) end(ctx context.Context, tl *observe.Timeline) {
 		reason = callReason(tl)
 		callSpan(span, tl, failed, reason)
 	}
+	key := metricKey(tl)
+	if count, timed := o.attempts.Enabled(ctx), o.attemptDur.Enabled(ctx); count || timed {
+		for i := range tl.Attempts {
+			rec := &tl.Attempts[i]
+			s := o.cache.get(setKey{kind: kindAttempt, key: key, outcome: uint8(rec.Outcome), hedge: rec.Hedge, s: rec.Reason})
+			if count {
+				o.attempts.Add(ctx, 1, s.add...)
+			}
+			if timed {
+				o.attemptDur.Record(ctx, rec.Duration().Seconds(), s.rec...)
+			}
+		}
+	}
 	if count, timed := o.calls.Enabled(ctx), o.callDur.Enabled(ctx); count || timed {
 		if reason == "" {
 			reason = callReason(tl)
@@ -194,7 +199,7 @@ func (o *observer) end(ctx context.Context, tl *observe.Timeline) {
 		if failed {
 			outcome = 1
 		}
-		s := o.cache.get(setKey{kind: kindCall, key: tl.Key, outcome: outcome, s: reason})
+		s := o.cache.get(setKey{kind: kindCall, key: key, outcome: outcome, s: reason})
 		if count {
 			o.calls.Add(ctx, 1, s.add...)
 		}
@@ -204,18 +209,41 @@ func (o *observer) end(ctx context.Context, tl *observe.Timeline) {
 	}
 	if h := tl.Hedges(); h > 0 {
 		if o.hedges.Enabled(ctx) {
-			o.hedges.Add(ctx, int64(h), o.cache.get(setKey{kind: kindKey, key: tl.Key}).add...)
+			o.hedges.Add(ctx, int64(h), o.cache.get(setKey{kind: kindKey, key: key}).add...)
 		}
 		if w := winner(tl); w != nil && w.Hedge && o.hedgesWon.Enabled(ctx) {
-			o.hedgesWon.Add(ctx, 1, o.cache.get(setKey{kind: kindKey, key: tl.Key}).add...)
+			o.hedgesWon.Add(ctx, 1, o.cache.get(setKey{kind: kindKey, key: key}).add...)
 		}
 	}
 	for i := range tl.Events {
 		if ev := &tl.Events[i]; ev.Kind == observe.EventBudgetDenied && o.denials.Enabled(ctx) {
-			o.denials.Add(ctx, 1, o.cache.get(setKey{kind: kindBudget, key: tl.Key, s: ev.Name}).add...)
+			o.denials.Add(ctx, 1, o.cache.get(setKey{kind: kindBudget, key: key, s: ev.Name}).add...)
 		}
 	}
 }
+
+// overflowKey is the rego.key that metrics carry for calls the engine sent
+// to its overflow worker: keys past engine.WithMaxKeys and invalid keys. The
+// engine bounds its keys so; regootel keeps the bound in the metrics (spans
+// keep the caller's key: a trace has no cardinality limit). It is the
+// overflow worker's own key.
+var overflowKey = policy.Key{Namespace: "rego", Name: "overflow"}
+
+// metricKey returns the key the call's metrics carry: its own, or
+// overflowKey when the engine recorded the "key" fallback (the call ran on
+// the overflow worker).
+func metricKey(tl *observe.Timeline) policy.Key {
+	for i := range tl.Events {
+		if ev := &tl.Events[i]; ev.Kind == observe.EventFallback && ev.Name == fallbackKey {
+			return overflowKey
+		}
+	}
+	return tl.Key
+}
+
+// fallbackKey is the Name of the fallback event the engine records on every
+// call of its overflow worker (see observe.EventFallback).
+const fallbackKey = "key"
 
 // winner returns the attempt that won a successful call (the one
 // observe.Timeline.Decisive returns, without copying it), nil for a failed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -331,6 +332,36 @@ func TestDroppedInstruments(t *testing.T) {
 		checkMetrics(t, s.metrics(t), map[string]string{
 			"rego.attempt.duration{rego.hedge=false rego.key=svc.Get rego.outcome=success rego.reason=success}": "count=1 sum=0",
 			"rego.call.duration{rego.key=svc.Get rego.outcome=success rego.reason=success}":                     "count=1 sum=0",
+		})
+	})
+}
+
+// TestOverflowKey verifies that calls the engine sent to its overflow
+// worker (keys past WithMaxKeys) share one rego.key in the metrics, while
+// the caller's span keeps the call's own key.
+func TestOverflowKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSDK(t)
+		e := s.engine(t, retry(1, 0), engine.WithMaxKeys(1), engine.WithLogger(slog.New(slog.DiscardHandler)))
+		ok := func(context.Context) error { return nil }
+		for _, name := range []string{"A", "B", "C"} {
+			span, _, err := s.call(t, e, policy.Key{Namespace: "svc", Name: name}, ok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := attrString(span.Attributes()); !strings.Contains(got, "rego.key=svc."+name) {
+				t.Errorf("span attributes %s, want key svc.%s", got, name)
+			}
+		}
+		checkMetrics(t, s.metrics(t), map[string]string{
+			"rego.attempts{rego.hedge=false rego.key=svc.A rego.outcome=success rego.reason=success}":                 "1",
+			"rego.attempts{rego.hedge=false rego.key=rego.overflow rego.outcome=success rego.reason=success}":         "2",
+			"rego.attempt.duration{rego.hedge=false rego.key=svc.A rego.outcome=success rego.reason=success}":         "count=1 sum=0",
+			"rego.attempt.duration{rego.hedge=false rego.key=rego.overflow rego.outcome=success rego.reason=success}": "count=2 sum=0",
+			"rego.calls{rego.key=svc.A rego.outcome=success rego.reason=success}":                                     "1",
+			"rego.calls{rego.key=rego.overflow rego.outcome=success rego.reason=success}":                             "2",
+			"rego.call.duration{rego.key=svc.A rego.outcome=success rego.reason=success}":                             "count=1 sum=0",
+			"rego.call.duration{rego.key=rego.overflow rego.outcome=success rego.reason=success}":                     "count=2 sum=0",
 		})
 	})
 }
