@@ -14,6 +14,7 @@ import (
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
+	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/engine"
 	"github.com/regoresilience/rego/integrations/regootel"
 	"github.com/regoresilience/rego/observe"
@@ -362,6 +363,38 @@ func TestOverflowKey(t *testing.T) {
 			"rego.calls{rego.key=rego.overflow rego.outcome=success rego.reason=success}":                             "2",
 			"rego.call.duration{rego.key=svc.A rego.outcome=success rego.reason=success}":                             "count=1 sum=0",
 			"rego.call.duration{rego.key=rego.overflow rego.outcome=success rego.reason=success}":                     "count=2 sum=0",
+		})
+	})
+}
+
+// TestPushbackAndDeadlineSkip verifies the span events of a call that the
+// server asks to wait and whose last retry would end past the deadline.
+func TestPushbackAndDeadlineSkip(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSDK(t)
+		p := retry(3, 5*time.Millisecond)
+		p.Timeout = 8 * time.Millisecond
+		e := s.engine(t, p)
+		n := 0
+		span, tl, err := s.call(t, e, key, func(context.Context) error {
+			if n++; n == 1 {
+				return classify.RetryAfter(errFlaky, 6*time.Millisecond)
+			}
+			return errFlaky
+		})
+		var re *engine.Error
+		if !errors.As(err, &re) || re.Reason != engine.StopDeadline || len(tl.Attempts) != 2 {
+			t.Fatalf("err=%v\n%v", err, tl)
+		}
+		checkLines(t, "span events", events(span), []string{
+			"rego.attempt: error.message=flaky rego.attempt.backoff=0 rego.attempt.duration=0 rego.attempt.index=0 rego.hedge=false rego.key=svc.Get rego.outcome=retryable rego.reason=retry_after",
+			"rego.attempt: error.message=flaky rego.attempt.backoff=0.006 rego.attempt.duration=0 rego.attempt.index=1 rego.hedge=false rego.key=svc.Get rego.outcome=retryable rego.reason=error",
+			"rego.pushback: rego.attempt.index=0 rego.event.duration=0.006 rego.key=svc.Get",
+			"rego.deadline_skip: rego.attempt.index=2 rego.event.detail=" + tl.Events[1].Detail + " rego.event.duration=0.005 rego.key=svc.Get",
+		})
+		checkLines(t, "span attributes", []string{attrString(span.Attributes())}, []string{
+			"rego.attempts=2 rego.call.duration=" + sec(tl.Duration()) + " rego.hedges=0 rego.key=svc.Get rego.outcome=failure " +
+				"rego.policy=* rego.policy.source=static rego.policy.version=1 rego.reason=deadline",
 		})
 	})
 }
