@@ -1,0 +1,460 @@
+package main
+
+// rego sim: replay a latency trace through the engine under a grid of
+// candidate policies and recommend one.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/regoresilience/rego/policy"
+)
+
+const simUsage = `Usage: rego sim [flags] TRACE
+       rego sim -generate NAME [-n calls] [-seed n]
+
+Replays a latency trace through rego's engine on a virtual clock, under a grid
+of candidate policies, and recommends the one with the lowest p99.9 latency
+whose extra load (attempts per call - 1) stays within -max-load. The
+recommendation is printed as a policy document (rego policy check accepts it).
+
+TRACE is a file, or - for stdin, in one of two formats:
+
+  one latency a line     12ms
+                         1.5s
+                         830us        (with -unit ms, bare numbers: 12, 1.5)
+  CSV with a header      latency,status,key
+                         12ms,200,users.GetUser
+                         950ms,503,users.GetUser
+
+  CSV columns: latency (required); status (optional: HTTP status, gRPC code
+  or name, ok/error; 5xx, 408, 429 and UNAVAILABLE-like codes are retryable
+  failures, other 4xx and codes are permanent); error (optional: non-empty
+  means failed); key (optional: one recommendation per key). Other columns
+  are ignored. Blank lines and lines starting with # are skipped.
+
+Each recorded call is one call's first attempt; retries and hedges draw their
+latency and status from the whole trace at random (seeded).
+
+The grid: no hedge; fixed hedge delays at the trace's p90, p95 and p99;
+percentile triggers at p90, p95, p99 and p99.5; each with 1 or 2 hedges;
+retries on and off (only on when the trace has no failures); the key's
+default budgets and no budgets.
+
+Try it: rego sim -generate tail-at-scale | rego sim -
+
+Flags:
+`
+
+// simConfig is what the sim's flags set.
+type simConfig struct {
+	unit        time.Duration
+	concurrency int
+	maxLoad     float64 // fraction: 0.05 is 5%
+	seed        uint64
+	limit       int    // first calls of each key only; 0 = all
+	pattern     string // pattern of the recommendation when the trace has no key column
+	out         string // file for the recommended document; "" = stdout only
+}
+
+func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg := simConfig{concurrency: 32, maxLoad: 0.05, seed: 1, pattern: "*"}
+	var unit, generate string
+	fs := flag.NewFlagSet("rego sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {}
+	fs.StringVar(&unit, "unit", "", "unit of bare numbers in the trace: ns, us, ms or s")
+	fs.IntVar(&cfg.concurrency, "c", cfg.concurrency, "calls in flight at once (a closed loop, as your client runs them)")
+	fs.Var((*percentFlag)(&cfg.maxLoad), "max-load", "the most extra load a recommendation may add: 5% or 0.05")
+	fs.Uint64Var(&cfg.seed, "seed", cfg.seed, "seed of the samples drawn for retries and hedges (and of -generate)")
+	fs.IntVar(&cfg.limit, "n", 0, "replay only each key's first n calls (0: all); with -generate, calls to generate (default 20000)")
+	fs.StringVar(&cfg.pattern, "key", cfg.pattern, "policy pattern of the recommendation when the trace has no key column")
+	fs.StringVar(&cfg.out, "o", "", "also write the recommended policy document to this file")
+	fs.StringVar(&generate, "generate", "", "print a sample trace instead: "+strings.Join(generatorNames(), " or "))
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, simUsage)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(stderr)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(stdout)
+			return exitOK
+		}
+		printUsage(stderr)
+		return exitUsage
+	}
+	if generate != "" {
+		return simGenerate(generate, cfg, fs.NArg(), stdout, stderr)
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "rego sim: want one TRACE argument (a file, or - for stdin), got %d\n\n", fs.NArg())
+		printUsage(stderr)
+		return exitUsage
+	}
+	var errs []error
+	if unit != "" {
+		u, ok := simUnits[unit]
+		if !ok {
+			errs = append(errs, fmt.Errorf("-unit %q: want ns, us, ms or s", unit))
+		}
+		cfg.unit = u
+	}
+	if cfg.concurrency < 1 || cfg.concurrency > 10_000 {
+		errs = append(errs, fmt.Errorf("-c %d: must be in [1, 10000]", cfg.concurrency))
+	}
+	if cfg.limit < 0 {
+		errs = append(errs, fmt.Errorf("-n %d: must be >= 0", cfg.limit))
+	}
+	if _, err := parsePattern(cfg.pattern); err != nil {
+		errs = append(errs, fmt.Errorf("-key: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintf(stderr, "rego sim: %v\n", err)
+		return exitUsage
+	}
+
+	name, in := fs.Arg(0), io.Reader(os.Stdin)
+	if name == "-" {
+		name = "stdin"
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "rego sim: %v\n", err)
+			return exitFail
+		}
+		defer f.Close()
+		in = f
+	}
+	traces, err := parseTrace(in, name, cfg.unit)
+	if err != nil {
+		fmt.Fprintf(stderr, "rego sim: %v\n", err)
+		return exitFail
+	}
+	rep, err := simulate(ctx, name, traces, cfg, newProgress(stderr))
+	if rep != nil {
+		rep.write(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "rego sim: %v\n", err)
+		return exitFail
+	}
+	if cfg.out != "" {
+		if err := os.WriteFile(cfg.out, rep.doc, 0o644); err != nil {
+			fmt.Fprintf(stderr, "rego sim: %v\n", err)
+			return exitFail
+		}
+	}
+	return exitOK
+}
+
+var simUnits = map[string]time.Duration{"ns": time.Nanosecond, "us": time.Microsecond, "µs": time.Microsecond,
+	"ms": time.Millisecond, "s": time.Second}
+
+// parsePattern checks a policy pattern by building a one-entry Set.
+func parsePattern(p string) (*policy.Set, error) {
+	return policy.NewSet(map[string]policy.Policy{p: {}})
+}
+
+func simGenerate(name string, cfg simConfig, nargs int, stdout, stderr io.Writer) int {
+	g, ok := generators[name]
+	if !ok {
+		fmt.Fprintf(stderr, "rego sim: -generate %q: want %s\n", name, strings.Join(generatorNames(), " or "))
+		return exitUsage
+	}
+	if nargs > 0 {
+		fmt.Fprintln(stderr, "rego sim: -generate takes no TRACE argument")
+		return exitUsage
+	}
+	n := cfg.limit
+	if n == 0 {
+		n = 20000
+	}
+	if n > maxTraceLines {
+		fmt.Fprintf(stderr, "rego sim: -n %d: must be at most %d\n", n, maxTraceLines)
+		return exitUsage
+	}
+	if err := g.gen(stdout, n, cfg.seed); err != nil {
+		fmt.Fprintf(stderr, "rego sim: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// percentFlag is a fraction set as "5%" or "0.05".
+type percentFlag float64
+
+func (p *percentFlag) String() string { return strconv.FormatFloat(float64(*p)*100, 'g', -1, 64) + "%" }
+
+func (p *percentFlag) Set(s string) error {
+	div := 1.0
+	if t, ok := strings.CutSuffix(s, "%"); ok {
+		s, div = t, 100
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(f >= 0) || f/div > 10 {
+		return fmt.Errorf("want a percentage such as 5%% or a fraction such as 0.05 (at most 1000%%)")
+	}
+	*p = percentFlag(f / div)
+	return nil
+}
+
+// keyReport is the simulation of one key's trace.
+type keyReport struct {
+	pattern string
+	trace   *trace
+	results []simResult // grid order
+	best    int         // index into results
+}
+
+// simReport is a whole rego sim run.
+type simReport struct {
+	name        string
+	cfg         simConfig
+	keys        []*keyReport
+	wall        time.Duration
+	interrupted bool
+	doc         []byte // the recommended policy document
+}
+
+// simulate replays every key's trace under every candidate. On ctx's end it
+// returns what it measured so far along with ctx's error.
+func simulate(ctx context.Context, name string, traces []*trace, cfg simConfig, prog *progress) (*simReport, error) {
+	start := time.Now()
+	rep := &simReport{name: name, cfg: cfg}
+	total := 0
+	grids := make([][]candidate, len(traces))
+	for i, tr := range traces {
+		if cfg.limit > 0 && len(tr.samples) > cfg.limit {
+			tr.samples = tr.samples[:cfg.limit]
+		}
+		grids[i] = candidates(tr)
+		total += len(grids[i])
+	}
+	done := 0
+	var err error
+	for i, tr := range traces {
+		kr := &keyReport{pattern: cmp(tr.key, cfg.pattern), trace: tr}
+		for _, c := range grids[i] {
+			prog.update(fmt.Sprintf("rego sim: candidate %d/%d (%s)", done+1, total, c.name))
+			r, rerr := replay(ctx, tr, c, cfg.concurrency, cfg.seed)
+			done++
+			if rerr != nil {
+				err = rerr
+				break
+			}
+			kr.results = append(kr.results, r)
+		}
+		if len(kr.results) > 0 {
+			kr.best = recommend(kr.results, cfg.maxLoad)
+			rep.keys = append(rep.keys, kr)
+		}
+		if err != nil {
+			break
+		}
+	}
+	prog.done()
+	rep.wall = time.Since(start)
+	rep.interrupted = err != nil && ctx.Err() != nil
+	if len(rep.keys) == 0 {
+		return nil, err
+	}
+	rep.doc, _ = rep.document() // candidates are valid by construction; the tests check it
+	return rep, err
+}
+
+func cmp(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// candidates returns the grid for tr. Delays come from tr's own latencies.
+func candidates(tr *trace) []candidate {
+	lat := tr.sortedLatencies()
+	failures := tr.failures() > 0
+	type hedgeChoice struct {
+		name  string
+		hedge policy.Hedge
+	}
+	hedges := []hedgeChoice{{"no hedge", policy.Hedge{}}}
+	for _, n := range []int{1, 2} {
+		for _, q := range []float64{90, 95, 99} {
+			d := niceDuration(quantile(lat, q))
+			hedges = append(hedges, hedgeChoice{fmt.Sprintf("hedge %s x%d", d, n), policy.Hedge{MaxHedges: n, Delay: d}})
+		}
+		for _, q := range []float64{90, 95, 99, 99.5} {
+			hedges = append(hedges, hedgeChoice{fmt.Sprintf("hedge p%s x%d", strconv.FormatFloat(q, 'f', -1, 64), n),
+				// Until the key has seen MinSamples attempts, the trace's own
+				// percentile stands in for the learned one.
+				policy.Hedge{MaxHedges: n, Percentile: q, Delay: niceDuration(quantile(lat, q))}})
+		}
+	}
+	retries := []bool{true}
+	if failures {
+		retries = []bool{true, false}
+	}
+	backoff := max(niceDuration(quantile(lat, 50)), time.Millisecond)
+	var out []candidate
+	for _, retry := range retries {
+		for _, h := range hedges {
+			for _, budgets := range []bool{true, false} {
+				if !budgets && h.hedge.MaxHedges == 0 && !(retry && failures) {
+					continue // no retry or hedge to budget: the same as with budgets
+				}
+				p := policy.Policy{Hedge: h.hedge, Retry: policy.Retry{MaxAttempts: 1}}
+				name := h.name
+				if retry {
+					p.Retry = policy.Retry{MaxAttempts: 3, InitialBackoff: backoff, MaxBackoff: 20 * backoff, Multiplier: 2}
+					if failures {
+						name += ", retry"
+					}
+				} else {
+					name += ", no retry"
+				}
+				if !budgets {
+					name += ", no budgets"
+				}
+				out = append(out, candidate{name: name, policy: p, budgets: budgets})
+			}
+		}
+	}
+	return out
+}
+
+// niceDuration rounds d to two significant digits (at least 1µs), so that
+// the recommendation reads "12ms", not "12.3456ms".
+func niceDuration(d time.Duration) time.Duration {
+	if d <= time.Microsecond {
+		return time.Microsecond
+	}
+	unit := time.Duration(math.Pow(10, math.Floor(math.Log10(float64(d)))-1))
+	return (d + unit/2) / unit * unit
+}
+
+// recommend returns the index of the candidate to recommend: among those
+// whose extra load is within maxLoad and whose errors are within 0.1% of
+// the calls of the fewest, the lowest p99.9; candidates within 2% of that
+// p99.9 count as equal, and the one with the least extra load wins (to a
+// tenth of a percentage point; then the lowest max latency; then the earliest
+// in the grid: the simplest).
+func recommend(rs []simResult, maxLoad float64) int {
+	eligible := func(r simResult) bool { return r.extraLoad() <= maxLoad+1e-12 }
+	minErr := math.MaxInt
+	for _, r := range rs {
+		if eligible(r) {
+			minErr = min(minErr, r.errors)
+		}
+	}
+	if minErr == math.MaxInt { // nothing within the load: the cheapest
+		best := 0
+		for i, r := range rs {
+			if r.extraLoad() < rs[best].extraLoad() {
+				best = i
+			}
+		}
+		return best
+	}
+	tol := max(1, rs[0].calls/1000)
+	ok := func(r simResult) bool { return eligible(r) && r.errors <= minErr+tol }
+	bestP := time.Duration(math.MaxInt64)
+	for _, r := range rs {
+		if ok(r) {
+			bestP = min(bestP, r.p999)
+		}
+	}
+	// Extra load counted in tenths of a percentage point: closer than that
+	// is a tie, and the lower max latency wins it.
+	tenths := func(r simResult) int { return int(math.Round(r.extraLoad() * 1000)) }
+	best := -1
+	for i, r := range rs {
+		if !ok(r) || float64(r.p999) > float64(bestP)*1.02 {
+			continue
+		}
+		if best < 0 || tenths(r) < tenths(rs[best]) || tenths(r) == tenths(rs[best]) && r.max < rs[best].max {
+			best = i
+		}
+	}
+	return best
+}
+
+// document renders the recommendation of every key as one policy document.
+func (r *simReport) document() ([]byte, error) {
+	m := make(map[string]policy.Policy, len(r.keys))
+	for _, k := range r.keys {
+		m[k.pattern] = k.results[k.best].cand.policy
+	}
+	set, err := policy.NewSet(m)
+	if err != nil {
+		return nil, err
+	}
+	return policy.MarshalDocument(set)
+}
+
+func (r *simReport) write(w io.Writer) {
+	c := r.cfg
+	calls, cands := 0, 0
+	for _, k := range r.keys {
+		calls += len(k.trace.samples)
+		cands += len(k.results)
+	}
+	fmt.Fprintf(w, "rego sim: %s: %d calls, %d key(s); %d in flight; extra load at most %s\n",
+		r.name, calls, len(r.keys), c.concurrency, percent(c.maxLoad))
+	fmt.Fprintf(w, "replayed %d candidates through the engine on virtual time in %s", cands, r.wall.Round(time.Millisecond))
+	if r.interrupted {
+		fmt.Fprint(w, " (interrupted: what was measured so far)")
+	}
+	fmt.Fprintln(w)
+	noBudgets := false
+	for _, k := range r.keys {
+		lat := k.trace.sortedLatencies()
+		fmt.Fprintf(w, "\n%s: trace p50 %s  p99 %s  p99.9 %s  max %s  failed %s; each candidate took %s of virtual time (no hedge)\n\n",
+			k.pattern, ms(quantile(lat, 50)), ms(quantile(lat, 99)), ms(quantile(lat, 99.9)), ms(lat[len(lat)-1]),
+			percent(float64(k.trace.failures())/float64(len(lat))), k.results[0].virtual.Round(time.Millisecond))
+		order := make([]int, len(k.results))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int {
+			return int(k.results[a].p999 - k.results[b].p999)
+		})
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "candidate\tp50\tp99\tp99.9\tmax\textra load\terrors\t")
+		for _, i := range order {
+			res := k.results[i]
+			mark := ""
+			switch {
+			case i == k.best:
+				mark = "<- recommended"
+			case res.extraLoad() > c.maxLoad+1e-12:
+				mark = "over -max-load"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", res.cand.name, ms(res.p50), ms(res.p99), ms(res.p999),
+				ms(res.max), percent(res.extraLoad()), res.errors, mark)
+		}
+		tw.Flush()
+		best, base := k.results[k.best], k.results[0]
+		fmt.Fprintf(w, "\nrecommended for %s: %s: p99.9 %s (no hedge: %s), extra load %s\n",
+			k.pattern, best.cand.name, ms(best.p999), ms(base.p999), percent(best.extraLoad()))
+		noBudgets = noBudgets || !best.cand.budgets
+	}
+	fmt.Fprintln(w, "\nRecommended policy document (rego policy check accepts it):")
+	if noBudgets {
+		fmt.Fprintln(w, "(a recommendation without budgets needs engine.WithKeyBudgets(nil, nil) in your program;\n"+
+			" the document cannot say it, and the budgets are what stops a retry storm)")
+	}
+	fmt.Fprintln(w)
+	w.Write(r.doc)
+}
