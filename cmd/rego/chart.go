@@ -237,7 +237,7 @@ func (c cdfChart) writeSVG(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#333"/>`+"\n", left, top, pw, ph)
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">latency (log scale)</text>`+"\n", left+pw/2, H-14)
-	fmt.Fprintf(&b, `<text transform="translate(18 %d) rotate(-90)" text-anchor="middle">calls at most that slow</text>`+"\n", top+ph/2)
+	fmt.Fprintf(&b, `<text transform="translate(18 %d) rotate(-90)" text-anchor="middle">calls at most that slow (nines scale)</text>`+"\n", top+ph/2)
 	for si, s := range c.series {
 		if len(s.lat) == 0 {
 			continue

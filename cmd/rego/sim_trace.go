@@ -99,7 +99,7 @@ func parseTrace(r io.Reader, name string, unit time.Duration) ([]*trace, error) 
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	if first := firstLine(head); strings.Contains(first, ",") {
+	if first := firstLine(head); strings.Contains(first, ",") || strings.EqualFold(first, "latency") {
 		return parseCSVTrace(br, name, unit)
 	}
 	return parsePlainTrace(br, name, unit)
