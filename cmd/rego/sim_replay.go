@@ -37,7 +37,16 @@ type simResult struct {
 	p50, p99, p999, max time.Duration
 	virtual             time.Duration // virtual time the replay took
 	lat                 []time.Duration
+	// slowLoad is the extra load when every latency is slowStretch times
+	// the trace's: how much a fixed hedge delay's cost grows when the
+	// backend slows down a little.
+	slowLoad float64
 }
+
+// slowStretch is the slowdown every hedging candidate is also replayed
+// under: a backend 10% slower than the trace (a deploy, a busy neighbour,
+// the loopback of a live test).
+const slowStretch = 1.1
 
 // extraLoad is the attempts sent beyond one per call, per call.
 func (r simResult) extraLoad() float64 {
@@ -66,6 +75,12 @@ var replayMu sync.Mutex
 // virtual time, and returns the candidate's results. seed picks the samples
 // of retries and hedges (see trace.attempt).
 func replay(ctx context.Context, tr *trace, cand candidate, concurrency int, seed uint64) (simResult, error) {
+	return replayStretched(ctx, tr, cand, concurrency, seed, 1)
+}
+
+// replayStretched is replay with every latency of the trace multiplied by
+// stretch: the same backend, uniformly slower (or faster).
+func replayStretched(ctx context.Context, tr *trace, cand candidate, concurrency int, seed uint64, stretch float64) (simResult, error) {
 	replayMu.Lock()
 	defer replayMu.Unlock()
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
@@ -104,6 +119,9 @@ func replay(ctx context.Context, tr *trace, cand candidate, concurrency int, see
 				a = info.Index
 			}
 			s := tr.attempt(seed, call, a)
+			if stretch != 1 {
+				s.lat = time.Duration(float64(s.lat) * stretch)
+			}
 			t := clk.NewTimer(s.lat)
 			select {
 			case <-t.C():

@@ -262,7 +262,8 @@ func TestSimRecommends(t *testing.T) {
 // TestRecommend verifies the ranking rules on made-up results.
 func TestRecommend(t *testing.T) {
 	r := func(name string, attempts, errs int, p999, mx time.Duration) simResult {
-		return simResult{cand: candidate{name: name}, calls: 1000, attempts: attempts, errors: errs, p999: p999, max: mx}
+		return simResult{cand: candidate{name: name}, calls: 1000, attempts: attempts, errors: errs, p999: p999, max: mx,
+			slowLoad: float64(attempts)/1000 - 1}
 	}
 	ms := time.Millisecond
 	tests := []struct {
@@ -274,6 +275,8 @@ func TestRecommend(t *testing.T) {
 		{"fewer errors first", []simResult{r("none", 1000, 30, 100*ms, ms), r("retry", 1030, 2, 200*ms, ms)}, "retry"},
 		{"near tie: less load", []simResult{r("none", 1000, 0, 900*ms, ms), r("x2", 1040, 0, 20*ms, ms), r("x1", 1030, 0, 20200*time.Microsecond, ms)}, "x1"},
 		{"same load: lower max", []simResult{r("x1", 1030, 0, 20*ms, 900*ms), r("x2", 1030, 0, 20*ms, 30*ms)}, "x2"},
+		{"fragile under a slowdown", []simResult{r("none", 1000, 0, 900*ms, ms), r("a", 1040, 0, 20*ms, ms),
+			func() simResult { x := r("fixed", 1030, 0, 10*ms, ms); x.slowLoad = 0.09; return x }()}, "a"},
 		{"nothing within load", []simResult{r("a", 1100, 0, 20*ms, ms), r("b", 1070, 0, 30*ms, ms)}, "b"},
 	}
 	for _, tt := range tests {
