@@ -25,8 +25,10 @@ const simUsage = `Usage: rego sim [flags] TRACE
 
 Replays a latency trace through rego's engine on a virtual clock, under a grid
 of candidate policies, and recommends the one with the lowest p99.9 latency
-whose extra load (attempts per call - 1) stays within -max-load. The
-recommendation is printed as a policy document (rego policy check accepts it).
+whose extra load (attempts per call - 1) stays within -max-load, on the trace
+and on the trace made 10% slower (a hedge delay set where latencies are dense
+turns a small slowdown into many more hedges). The recommendation is printed
+as a policy document (rego policy check accepts it).
 
 TRACE is a file, or - for stdin, in one of two formats:
 
