@@ -358,9 +358,9 @@ func niceDuration(d time.Duration) time.Duration {
 // slower (slowLoad: a fixed delay in the thick of the latency distribution
 // turns a small slowdown into many more hedges), and whose errors are within
 // 0.1% of the calls of the fewest, the lowest p99.9; candidates within 2% of that
-// p99.9 count as equal, and the one with the least extra load wins (to a
-// tenth of a percentage point; then the lowest max latency; then the earliest
-// in the grid: the simplest).
+// p99.9 count as equal, and the one with the least extra load wins (loads
+// within 0.2 points or 10% of each other tie, and the lowest max latency
+// wins; then the earliest in the grid: the simplest).
 func recommend(rs []simResult, maxLoad float64) int {
 	eligible := func(r simResult) bool {
 		return r.extraLoad() <= maxLoad+1e-12 && r.slowLoad <= maxLoad+1e-12
@@ -388,15 +388,21 @@ func recommend(rs []simResult, maxLoad float64) int {
 			bestP = min(bestP, r.p999)
 		}
 	}
-	// Extra load counted in tenths of a percentage point: closer than that
-	// is a tie, and the lower max latency wins it.
-	tenths := func(r simResult) int { return int(math.Round(r.extraLoad() * 1000)) }
+	// Extra loads within 0.2 percentage points or 10% of each other are a
+	// tie, and the lower max latency wins it.
+	better := func(a, b simResult) bool {
+		la, lb := a.extraLoad(), b.extraLoad()
+		if math.Abs(la-lb) > max(0.002, 0.1*min(la, lb)) {
+			return la < lb
+		}
+		return a.max < b.max
+	}
 	best := -1
 	for i, r := range rs {
 		if !ok(r) || float64(r.p999) > float64(bestP)*1.02 {
 			continue
 		}
-		if best < 0 || tenths(r) < tenths(rs[best]) || tenths(r) == tenths(rs[best]) && r.max < rs[best].max {
+		if best < 0 || better(r, rs[best]) {
 			best = i
 		}
 	}
