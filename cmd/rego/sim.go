@@ -89,19 +89,28 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 		fs.SetOutput(stderr)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printUsage(stdout)
-			return exitOK
+	// Flags may come after TRACE too (rego sim trace.txt -c 64): parse
+	// until the flags run out, set the argument aside, and go on.
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				printUsage(stdout)
+				return exitOK
+			}
+			printUsage(stderr)
+			return exitUsage
 		}
-		printUsage(stderr)
-		return exitUsage
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
 	}
 	if generate != "" {
-		return simGenerate(generate, cfg, fs.NArg(), stdout, stderr)
+		return simGenerate(generate, cfg, len(pos), stdout, stderr)
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintf(stderr, "rego sim: want one TRACE argument (a file, or - for stdin), got %d\n\n", fs.NArg())
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "rego sim: want one TRACE argument (a file, or - for stdin), got %d\n\n", len(pos))
 		printUsage(stderr)
 		return exitUsage
 	}
@@ -127,7 +136,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	name, in := fs.Arg(0), io.Reader(os.Stdin)
+	name, in := pos[0], io.Reader(os.Stdin)
 	if name == "-" {
 		name = "stdin"
 	} else {

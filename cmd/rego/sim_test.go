@@ -233,7 +233,7 @@ func TestSimRecommends(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "policy.json")
-	code, stdout, stderr := runCmd("sim", "-c", "16", "-o", out, "-key", "users.*", trace)
+	code, stdout, stderr := runCmd("sim", "-c", "16", "-o", out, trace, "-key", "users.*") // flags after TRACE too
 	if code != exitOK {
 		t.Fatalf("rego sim = %d, stderr:\n%s", code, stderr)
 	}
