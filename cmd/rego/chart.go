@@ -212,8 +212,8 @@ var svgColors = []string{"#7f7f7f", "#1f77b4", "#d62728", "#2ca02c", "#9467bd"}
 // writeSVG draws the chart as a standalone SVG image.
 func (c cdfChart) writeSVG(w io.Writer) error {
 	const (
-		W, H                     = 860, 520
-		left, right, top, bottom = 70, 200, 50, 60
+		W, H                     = 760, 520
+		left, right, top, bottom = 70, 30, 50, 60
 		pw, ph                   = W - left - right, H - top - bottom
 	)
 	lo, hi := c.xRange()
@@ -238,6 +238,15 @@ func (c cdfChart) writeSVG(w io.Writer) error {
 	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#333"/>`+"\n", left, top, pw, ph)
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">latency (log scale)</text>`+"\n", left+pw/2, H-14)
 	fmt.Fprintf(&b, `<text transform="translate(18 %d) rotate(-90)" text-anchor="middle">calls at most that slow (nines scale)</text>`+"\n", top+ph/2)
+	// The legend sits in the plot's bottom-right corner, which a CDF leaves
+	// empty (few calls are both fast-ranked and slow).
+	longest := 0
+	for _, s := range c.series {
+		longest = max(longest, len([]rune(s.name)))
+	}
+	legW, legH := 50+longest*7, 12+len(c.series)*22
+	legX, legY := left+pw-legW-10, top+ph-legH-10
+	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="white" fill-opacity="0.9" stroke="#ccc"/>`+"\n", legX, legY, legW, legH)
 	for si, s := range c.series {
 		if len(s.lat) == 0 {
 			continue
@@ -265,9 +274,9 @@ func (c cdfChart) writeSVG(w io.Writer) error {
 			}
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2.2" stroke-linejoin="round" points="%s"/>`+"\n", color, strings.Join(pts, " "))
-		ly := top + 20 + si*24
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", left+pw+16, ly, left+pw+40, ly, color)
-		fmt.Fprintf(&b, `<text x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", left+pw+46, ly, html.EscapeString(s.name))
+		ly := legY + 17 + si*22
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", legX+10, ly, legX+34, ly, color)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", legX+40, ly, html.EscapeString(s.name))
 	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())

@@ -67,6 +67,7 @@ type simConfig struct {
 	limit       int    // first calls of each key only; 0 = all
 	pattern     string // pattern of the recommendation when the trace has no key column
 	out         string // file for the recommended document; "" = stdout only
+	svg, html   string // files for the latency chart; "" = none
 }
 
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -82,6 +83,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.limit, "n", 0, "replay only each key's first n calls (0: all); with -generate, calls to generate (default 20000)")
 	fs.StringVar(&cfg.pattern, "key", cfg.pattern, "policy pattern of the recommendation when the trace has no key column")
 	fs.StringVar(&cfg.out, "o", "", "also write the recommended policy document to this file")
+	fs.StringVar(&cfg.svg, "svg", "", "also write a latency CDF (no hedge against the recommendation) as an SVG image")
+	fs.StringVar(&cfg.html, "html", "", "also write the report and the chart as an HTML page")
 	fs.StringVar(&generate, "generate", "", "print a sample trace instead: "+strings.Join(generatorNames(), " or "))
 	printUsage := func(w io.Writer) {
 		fmt.Fprint(w, simUsage)
@@ -166,6 +169,10 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "rego sim: %v\n", err)
 			return exitFail
 		}
+	}
+	if err := writeCharts(rep.chart(), cfg.svg, cfg.html, rep.write); err != nil {
+		fmt.Fprintf(stderr, "rego sim: %v\n", err)
+		return exitFail
 	}
 	return exitOK
 }
@@ -416,6 +423,23 @@ func recommend(rs []simResult, maxLoad float64) int {
 		}
 	}
 	return best
+}
+
+// chart is the latency CDF of each key's first candidate (no hedge) and its
+// recommendation.
+func (r *simReport) chart() cdfChart {
+	c := cdfChart{title: "rego sim: " + r.name}
+	for _, k := range r.keys {
+		prefix := ""
+		if len(r.keys) > 1 {
+			prefix = k.pattern + ": "
+		}
+		c.series = append(c.series, cdfSeries{prefix + k.results[0].cand.name, k.results[0].lat})
+		if k.best != 0 {
+			c.series = append(c.series, cdfSeries{prefix + k.results[k.best].cand.name + " (recommended)", k.results[k.best].lat})
+		}
+	}
+	return c
 }
 
 // document renders the recommendation of every key as one policy document.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,8 +233,8 @@ func TestSimRecommends(t *testing.T) {
 	if err := os.WriteFile(trace, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, "policy.json")
-	code, stdout, stderr := runCmd("sim", "-c", "16", "-o", out, trace, "-key", "users.*") // flags after TRACE too
+	out, svg := filepath.Join(dir, "policy.json"), filepath.Join(dir, "sim.svg")
+	code, stdout, stderr := runCmd("sim", "-c", "16", "-o", out, trace, "-key", "users.*", "-svg", svg) // flags after TRACE too
 	if code != exitOK {
 		t.Fatalf("rego sim = %d, stderr:\n%s", code, stderr)
 	}
@@ -256,6 +257,38 @@ func TestSimRecommends(t *testing.T) {
 	}
 	if code, stdout, stderr := runCmd("policy", "check", out); code != exitOK {
 		t.Errorf("rego policy check = %d:\n%s%s", code, stdout, stderr)
+	}
+	if b, err := os.ReadFile(svg); err != nil || !bytes.Contains(b, []byte("(recommended)")) {
+		t.Errorf("-svg: %v; the chart lacks the recommendation", err)
+	}
+}
+
+// TestSimPerKey verifies that a trace with a key column gets one
+// recommendation per key, in one document.
+func TestSimPerKey(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("latency,key\n")
+	for i := range 600 {
+		d := time.Duration(1+i%7) * time.Millisecond
+		if i%50 == 0 {
+			d = 300 * time.Millisecond
+		}
+		fmt.Fprintf(&in, "%s,users.Get\n%s,billing.Charge\n", d, d*2)
+	}
+	trs, err := parseTrace(strings.NewReader(in.String()), "t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := simulate(context.Background(), "t", trs, simConfig{concurrency: 8, maxLoad: 0.05, seed: 1, pattern: "*"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := policy.ParseDocument(rep.doc)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rep.doc)
+	}
+	if got := set.Patterns(); len(got) != 2 || got[0] != "billing.Charge" || got[1] != "users.Get" {
+		t.Errorf("patterns %v, want billing.Charge and users.Get", got)
 	}
 }
 
