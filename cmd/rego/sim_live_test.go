@@ -239,15 +239,28 @@ func TestSimMatchesSynctest(t *testing.T) {
 	for _, tt := range []struct {
 		c         candidate
 		tolerance float64
+		scale     time.Duration // multiplies the trace's latencies; 0 = 1
 	}{
 		{candidate{name: "hedge 9ms x2", budgets: true, policy: policy.Policy{Retry: one,
-			Hedge: policy.Hedge{MaxHedges: 2, Delay: 9 * time.Millisecond}}}, 0.01},
+			Hedge: policy.Hedge{MaxHedges: 2, Delay: 9 * time.Millisecond}}}, 0.01, 0},
 		{candidate{name: "retry, 50ms attempt timeout", policy: policy.Policy{Retry: policy.Retry{MaxAttempts: 3,
-			InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, AttemptTimeout: 50 * time.Millisecond}}}, 0.01},
+			InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, AttemptTimeout: 50 * time.Millisecond}}}, 0.01, 0},
 		{candidate{name: "hedge p95 x1", budgets: true, policy: policy.Policy{Retry: one,
-			Hedge: policy.Hedge{MaxHedges: 1, Percentile: 95, Delay: 10 * time.Millisecond}}}, 0.35},
+			Hedge: policy.Hedge{MaxHedges: 1, Percentile: 95, Delay: 10 * time.Millisecond}}}, 0.35, 0},
+		// What TestSimMatchesLive's grid recommends: a learned delay near the
+		// top of the bulk, where the two clocks agree.
+		{candidate{name: "hedge p99 x2, 4x slower trace", budgets: true, policy: policy.Policy{
+			Retry: policy.Retry{MaxAttempts: 3, InitialBackoff: 22 * time.Millisecond, MaxBackoff: 440 * time.Millisecond},
+			Hedge: policy.Hedge{MaxHedges: 2, Percentile: 99, Delay: 600 * time.Millisecond}}}, 0.1, 4},
 	} {
 		c := tt.c
+		tr := tr
+		if tt.scale > 0 {
+			tr = &trace{samples: slices.Clone(tr.samples)}
+			for i := range tr.samples {
+				tr.samples[i].lat *= tt.scale
+			}
+		}
 		sim, err := replay(context.Background(), tr, c, concurrency, seed)
 		if err != nil {
 			t.Fatal(err)
