@@ -74,24 +74,36 @@ func (r expResult) extra() float64 { return float64(r.attempts)/float64(r.calls)
 // each library runs: attempt returns the index of a new backend attempt of
 // call i. It waits for every attempt started to return.
 func runLoad(name string, calls, inFlight int, call func(i int, attempt func() int) error) expResult {
-	lat := make([]time.Duration, calls)
+	return runRounds(name, 1, calls, inFlight, call)
+}
+
+// load is one batch of calls: their latencies and counts.
+type load struct {
+	lat              []time.Duration
+	attempts, failed int
+	wall             time.Duration
+}
+
+// runBatch makes calls first..first+n-1, inFlight at a time.
+func runBatch(first, n, inFlight int, call func(i int, attempt func() int) error) load {
+	lat := make([]time.Duration, n)
 	var next, attempts, failed atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range inFlight {
 		wg.Go(func() {
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= calls {
+				j := int(next.Add(1) - 1)
+				if j >= n {
 					return
 				}
-				var n atomic.Int64 // this call's attempts
+				var k atomic.Int64 // this call's attempts
 				t0 := time.Now()
-				err := call(i, func() int {
+				err := call(first+j, func() int {
 					attempts.Add(1)
-					return int(n.Add(1) - 1)
+					return int(k.Add(1) - 1)
 				})
-				lat[i] = time.Since(t0)
+				lat[j] = time.Since(t0)
 				if err != nil {
 					failed.Add(1)
 				}
@@ -99,10 +111,29 @@ func runLoad(name string, calls, inFlight int, call func(i int, attempt func() i
 		})
 	}
 	wg.Wait()
-	r := expResult{name: name, calls: calls, attempts: int(attempts.Load()), errors: int(failed.Load()), wall: time.Since(start)}
-	slices.Sort(lat)
-	q := func(p float64) time.Duration { return lat[min(int(math.Ceil(p/100*float64(calls)))-1, calls-1)] }
-	r.p50, r.p99, r.p999, r.max = q(50), q(99), q(99.9), lat[calls-1]
+	return load{lat: lat, attempts: int(attempts.Load()), failed: int(failed.Load()), wall: time.Since(start)}
+}
+
+// runRounds makes calls calls in rounds batches of calls/rounds.
+func runRounds(name string, rounds, calls, inFlight int, call func(i int, attempt func() int) error) expResult {
+	var all load
+	per := calls / rounds
+	for r := range rounds {
+		l := runBatch(r*per, per, inFlight, call)
+		all.lat = append(all.lat, l.lat...)
+		all.attempts += l.attempts
+		all.failed += l.failed
+		all.wall += l.wall
+	}
+	return summarizeLoad(name, all)
+}
+
+func summarizeLoad(name string, l load) expResult {
+	n := len(l.lat)
+	r := expResult{name: name, calls: n, attempts: l.attempts, errors: l.failed, wall: l.wall}
+	slices.Sort(l.lat)
+	q := func(p float64) time.Duration { return l.lat[min(int(math.Ceil(p/100*float64(n)))-1, n-1)] }
+	r.p50, r.p99, r.p999, r.max = q(50), q(99), q(99.9), l.lat[n-1]
 	return r
 }
 
@@ -129,31 +160,27 @@ func TestExperimentTailAtScale(t *testing.T) {
 	}
 	const calls, inFlight = 20000, 64
 	const delay = 10 * time.Millisecond // the fast attempts' ceiling, the trace's ~p98
-	regoSetup := func(name string, h policy.Hedge) func() expResult {
-		return func() expResult {
-			e := newRego(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1}, Hedge: h})
-			key := rego.ParseKey("bench.TailAtScale")
-			return runLoad(name, calls, inFlight, func(i int, attempt func() int) error {
-				return e.Do(ctx, key, func(ctx context.Context) error { return sleepCtx(ctx, tasSample(i, attempt())) })
-			})
-		}
+	type setup struct {
+		name string
+		call func(i int, attempt func() int) error
 	}
-	failsafeSetup := func(name string, hp hedgepolicy.HedgePolicy[any]) func() expResult {
-		return func() expResult {
-			ex := failsafe.With[any](hp)
-			return runLoad(name, calls, inFlight, func(i int, attempt func() int) error {
-				return ex.RunWithExecution(func(exe failsafe.Execution[any]) error {
-					return sleepCtx(exe.Context(), tasSample(i, attempt()))
-				})
-			})
-		}
+	regoSetup := func(name string, h policy.Hedge) setup {
+		e := newRego(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1}, Hedge: h})
+		key := rego.ParseKey("bench.TailAtScale")
+		return setup{name, func(i int, attempt func() int) error {
+			return e.Do(ctx, key, func(ctx context.Context) error { return sleepCtx(ctx, tasSample(i, attempt())) })
+		}}
 	}
-	setups := []func() expResult{
-		func() expResult {
-			return runLoad("no hedge", calls, inFlight, func(i int, attempt func() int) error {
-				return sleepCtx(ctx, tasSample(i, attempt()))
+	failsafeSetup := func(name string, hp hedgepolicy.HedgePolicy[any]) setup {
+		ex := failsafe.With[any](hp)
+		return setup{name, func(i int, attempt func() int) error {
+			return ex.RunWithExecution(func(exe failsafe.Execution[any]) error {
+				return sleepCtx(exe.Context(), tasSample(i, attempt()))
 			})
-		},
+		}}
+	}
+	setups := []setup{
+		{"no hedge", func(i int, attempt func() int) error { return sleepCtx(ctx, tasSample(i, attempt())) }},
 		regoSetup("rego fixed 10ms", policy.Hedge{MaxHedges: 1, Delay: delay}),
 		regoSetup("rego p95", policy.Hedge{MaxHedges: 1, Percentile: 95, Delay: delay}),
 		failsafeSetup("failsafe-go fixed 10ms", hedgepolicy.NewWithDelay[any](delay)),
@@ -161,11 +188,28 @@ func TestExperimentTailAtScale(t *testing.T) {
 		// MinSamples default.
 		failsafeSetup("failsafe-go quantile 0.95", hedgepolicy.NewWithDelayQuantile[any](0.95, 1000, 100)),
 	}
-	var rs []expResult
-	for _, s := range setups {
-		rs = append(rs, s())
+	// The machine's load drifts over a run: the setups take turns, rounds
+	// of calls/rounds calls each, in a rotating order, and each setup's
+	// rounds are pooled. Executors (and their learned delays) persist
+	// across rounds.
+	const rounds = 4
+	loads := make([]load, len(setups))
+	per := calls / rounds
+	for r := range rounds {
+		for k := range setups {
+			i := (k + r) % len(setups)
+			l := runBatch(r*per, per, inFlight, setups[i].call)
+			loads[i].lat = append(loads[i].lat, l.lat...)
+			loads[i].attempts += l.attempts
+			loads[i].failed += l.failed
+			loads[i].wall += l.wall
+		}
 	}
-	printResults(t, fmt.Sprintf("Tail at Scale: %d calls, %d in flight; 98%% 1-10ms, 2%% 200-1000ms; one hedge", calls, inFlight), rs)
+	var rs []expResult
+	for i, s := range setups {
+		rs = append(rs, summarizeLoad(s.name, loads[i]))
+	}
+	printResults(t, fmt.Sprintf("Tail at Scale: %d calls, %d in flight; 98%% 1-10ms, 2%% 200-1000ms; one hedge; %d interleaved rounds", calls, inFlight, rounds), rs)
 }
 
 var errDown = errors.New("bench: backend down")
