@@ -4,6 +4,7 @@ package main
 // candidate policies and recommend one.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -263,7 +264,7 @@ func simulate(ctx context.Context, name string, traces []*trace, cfg simConfig, 
 	done := 0
 	var err error
 	for i, tr := range traces {
-		kr := &keyReport{pattern: cmp(tr.key, cfg.pattern), trace: tr}
+		kr := &keyReport{pattern: cmp.Or(tr.key, cfg.pattern), trace: tr}
 		for _, c := range grids[i] {
 			prog.update(fmt.Sprintf("rego sim: candidate %d/%d (%s)", done+1, total, c.name))
 			r, rerr := replay(ctx, tr, c, cfg.concurrency, cfg.seed)
@@ -297,13 +298,6 @@ func simulate(ctx context.Context, name string, traces []*trace, cfg simConfig, 
 	}
 	rep.doc, _ = rep.document() // candidates are valid by construction; the tests check it
 	return rep, err
-}
-
-func cmp(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // candidates returns the grid for tr. Delays come from tr's own latencies.
