@@ -296,4 +296,3 @@ func simulate(ctx context.Context, name string, traces []*trace, cfg simConfig, 
 	rep.doc, _ = rep.document() // candidates are valid by construction; the tests check it
 	return rep, err
 }
-

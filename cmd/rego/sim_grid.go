@@ -129,4 +129,3 @@ func recommend(rs []simResult, maxLoad float64) int {
 	}
 	return best
 }
-
