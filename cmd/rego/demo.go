@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/regoresilience/rego"
@@ -64,11 +65,14 @@ func (c demoConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-const demoUsage = `Usage: rego demo [-n calls] [-c concurrency] [-fail rate] [-slow rate] [-latency d] [-seed n]
+const demoUsage = `Usage: rego demo [-n calls] [-c concurrency] [-fail rate] [-slow rate] [-latency d] [-seed n] [-svg file] [-html file]
 
 Starts a flaky HTTP server on 127.0.0.1, sends the same calls through rego under
 three policies and prints, for each, the success rate, the attempts and hedges
-it spent and its latency percentiles, then one call's timeline.
+it spent and its latency percentiles, one call's timeline, and a chart of the
+three latency distributions (-svg and -html write it as a picture too). On a
+terminal, a progress line shows on stderr; Ctrl-C prints what was measured so
+far.
 
   demo.NoRetry     one attempt
   demo.Retry       up to 3 attempts, backoff 5ms..50ms (full jitter), 100ms per attempt
@@ -85,42 +89,62 @@ Flags:
 `
 
 // runDemo is the demo command: it parses args, runs the three policies and
-// prints the report.
-func runDemo(args []string, stdout, stderr io.Writer) int {
+// prints the report. When ctx ends (Ctrl-C) it prints what was measured so far.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := defaultDemoConfig()
+	var svgFile, htmlFile string
 	fs := flag.NewFlagSet("rego demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), demoUsage)
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(stderr) // parse errors; the usage is printed below
+	fs.Usage = func() {}
 	fs.IntVar(&cfg.calls, "n", cfg.calls, "calls per policy")
 	fs.IntVar(&cfg.concurrency, "c", cfg.concurrency, "calls in flight at once")
 	fs.Float64Var(&cfg.failRate, "fail", cfg.failRate, "fraction of requests the server answers with 503")
 	fs.Float64Var(&cfg.slowRate, "slow", cfg.slowRate, "fraction of requests that take 10-20x the typical latency")
 	fs.DurationVar(&cfg.latency, "latency", cfg.latency, "the server's typical latency")
 	fs.Uint64Var(&cfg.seed, "seed", cfg.seed, "seed of the server's faults")
+	fs.StringVar(&svgFile, "svg", "", "also write the latency CDF chart as an SVG image to this file")
+	fs.StringVar(&htmlFile, "html", "", "also write the report and chart as an HTML page to this file")
+	usage := func(w io.Writer) {
+		fmt.Fprint(w, demoUsage)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(stderr)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout) // asked for: the help is the output
 			return exitOK
 		}
+		usage(stderr)
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "rego demo: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
+		usage(stderr)
 		return exitUsage
 	}
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintf(stderr, "rego demo: %v\n", err)
 		return exitUsage
 	}
-	rep, err := runScenario(context.Background(), cfg)
+	prog := newProgress(stderr)
+	rep, err := runScenario(ctx, cfg, prog)
+	prog.done()
+	if rep != nil && len(rep.rows) > 0 {
+		rep.write(stdout)
+		if werr := writeCharts(rep.chart(), svgFile, htmlFile, func(w io.Writer) { rep.writeReport(w, false) }); werr != nil {
+			fmt.Fprintf(stderr, "rego demo: %v\n", werr)
+			return exitFail
+		}
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "rego demo: %v\n", err)
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "rego demo: interrupted; the report shows the calls that completed\n")
+		} else {
+			fmt.Fprintf(stderr, "rego demo: %v\n", err)
+		}
 		return exitFail
 	}
-	rep.write(stdout)
 	return exitOK
 }
 
@@ -177,7 +201,9 @@ func demoBudget() budget.Budget {
 
 // runScenario starts the server and an executor, runs every policy in turn and
 // returns the report. It returns only once every goroutine it started is gone.
-func runScenario(ctx context.Context, cfg demoConfig) (*demoReport, error) {
+// When ctx ends it returns the report so far (the interrupted policy's row
+// holds the calls that completed) with ctx's error. prog may be nil.
+func runScenario(ctx context.Context, cfg demoConfig, prog *progress) (*demoReport, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -220,29 +246,41 @@ func runScenario(ctx context.Context, cfg demoConfig) (*demoReport, error) {
 
 	rep := &demoReport{cfg: cfg, url: srv.url}
 	for _, p := range policies {
-		row, err := runPolicyLoad(ctx, exec, c, p.name, cfg)
-		if err != nil {
-			return nil, err
+		row, err := runPolicyLoad(ctx, exec, c, p.name, cfg, prog)
+		if row.calls > 0 {
+			rep.rows = append(rep.rows, row)
 		}
-		rep.rows = append(rep.rows, row)
+		if err != nil {
+			rep.interrupted = true
+			return rep, err
+		}
 	}
 	return rep, nil
 }
 
 // runPolicyLoad sends cfg.calls calls under key, cfg.concurrency at a time, and
 // waits until every attempt rego started (hedge losers included) has returned.
-func runPolicyLoad(ctx context.Context, exec *rego.Executor, c *demoClient, name string, cfg demoConfig) (policyRow, error) {
+// When ctx ends it stops, and the row it returns holds the calls that
+// completed before (a call cut short by the interruption is left out).
+func runPolicyLoad(ctx context.Context, exec *rego.Executor, c *demoClient, name string, cfg demoConfig, prog *progress) (policyRow, error) {
 	key := rego.ParseKey(name)
 	results := make([]*observe.Timeline, cfg.calls)
 	next := make(chan int)
 	var wg sync.WaitGroup
+	var completed atomic.Int64
+	cut := make([]bool, cfg.calls) // cut[i]: call i was cut short by ctx's end; written by its worker
 	for range cfg.concurrency {
 		wg.Go(func() {
 			for i := range next {
 				tl, _ := exec.DoWithTimeline(ctx, key, func(ctx context.Context) error {
 					return c.get(ctx, i)
 				})
+				// A call that failed once ctx had ended was cut short by the
+				// interruption: not a measurement. Its attempts still count
+				// for the wait below.
+				cut[i] = ctx.Err() != nil && tl != nil && tl.FinalErr != nil
 				results[i] = tl // the error is tl.FinalErr
+				prog.update(fmt.Sprintf("rego demo: %s %d/%d calls", name, completed.Add(1), cfg.calls))
 			}
 		})
 	}
@@ -269,7 +307,13 @@ feed:
 	}
 	c.waitAttempts(started)
 	if err != nil {
-		return policyRow{}, err
+		kept := results[:0:0]
+		for i, tl := range results {
+			if tl != nil && !cut[i] {
+				kept = append(kept, tl)
+			}
+		}
+		return summarize(name, kept), err
 	}
 	return summarize(name, results), nil
 }

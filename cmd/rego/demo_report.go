@@ -22,6 +22,7 @@ type policyRow struct {
 	attempts, hedges int
 	denied           int // calls in which a budget refused a retry or a hedge
 	p50, p99, p999   time.Duration
+	lat              []time.Duration   // every call's latency, sorted: the chart's data
 	example          *observe.Timeline // the first call that succeeded after a retry
 	hedgeWin         *observe.Timeline // the last call a hedge won against a slower attempt
 }
@@ -70,6 +71,7 @@ func summarize(name string, tls []*observe.Timeline) policyRow {
 		}
 	}
 	slices.Sort(lat)
+	row.lat = lat
 	row.p50, row.p99, row.p999 = quantile(lat, 50), quantile(lat, 99), quantile(lat, 99.9)
 	return row
 }
@@ -110,16 +112,34 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 
 // demoReport is the whole run's results.
 type demoReport struct {
-	cfg  demoConfig
-	url  string
-	rows []policyRow
+	cfg         demoConfig
+	url         string
+	rows        []policyRow
+	interrupted bool // Ctrl-C: the rows hold the calls that completed before it
 }
 
-func (r *demoReport) write(w io.Writer) {
+// write prints the report: the table, the latency chart, two timelines.
+func (r *demoReport) write(w io.Writer) { r.writeReport(w, true) }
+
+// chart is the latency CDF of the report's policies.
+func (r *demoReport) chart() cdfChart {
+	c := cdfChart{title: fmt.Sprintf("rego demo: latency of %d calls per policy", r.cfg.calls)}
+	for _, row := range r.rows {
+		c.series = append(c.series, cdfSeries{name: row.name, lat: row.lat})
+	}
+	return c
+}
+
+// writeReport prints the report, with the text chart or without it (the HTML
+// page draws its own).
+func (r *demoReport) writeReport(w io.Writer, textChart bool) {
 	c := r.cfg
 	fmt.Fprintf(w, "rego demo: %d calls per policy, %d at a time, against a flaky server at %s\n", c.calls, c.concurrency, r.url)
 	fmt.Fprintf(w, "server: %s of requests fail with 503, %s take 10-20x the typical %v (seed %d)\n\n",
 		percent(c.failRate), percent(c.slowRate), c.latency, c.seed)
+	if r.interrupted {
+		fmt.Fprintf(w, "interrupted: the rows show the calls that completed before Ctrl-C\n\n")
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "policy\tcalls\tsuccess\tattempts/call\thedges\tdenied\tp50\tp99\tp99.9")
@@ -132,6 +152,10 @@ func (r *demoReport) write(w io.Writer) {
 	fmt.Fprintf(w, "\nattempts/call counts every attempt started, hedges included; hedges = hedge attempts fired;\n"+
 		"denied = calls where a budget refused a retry or hedge (each key may add %d%% of its calls, plus %d/s);\n"+
 		"latencies are per call, backoffs included.\n", demoBudgetPercent, demoBudgetFloor)
+	if textChart {
+		fmt.Fprintln(w)
+		r.chart().writeText(w, 64, 13)
+	}
 
 	// One timeline of each kind, from the first policy that has one.
 	examples := []struct {

@@ -87,7 +87,7 @@ func successOf(t *testing.T, cols []string) float64 {
 // machine (attempts timing out) cannot make it flake.
 func TestDemoScenario(t *testing.T) {
 	cfg := testDemoConfig()
-	rep, err := runScenario(context.Background(), cfg)
+	rep, err := runScenario(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,6 @@ func TestDemoFlags(t *testing.T) {
 		code    int
 		wantErr string
 	}{
-		{[]string{"-h"}, exitOK, "Usage: rego demo"},
 		{[]string{"-n", "0"}, exitUsage, "-n 0"},
 		{[]string{"-c", "-1"}, exitUsage, "-c -1"},
 		{[]string{"-fail", "1.5"}, exitUsage, "-fail 1.5"},
@@ -158,6 +157,22 @@ func TestDemoFlags(t *testing.T) {
 		}
 		if out != "" {
 			t.Errorf("rego demo %v wrote %q to stdout; want nothing", tt.args, out)
+		}
+	}
+}
+
+// TestDemoHelp verifies that rego demo -h prints the help on stdout, as the
+// other help texts are: it was asked for, it is not an error.
+func TestDemoHelp(t *testing.T) {
+	for _, args := range [][]string{{"demo", "-h"}, {"demo", "-help"}, {"help", "demo"}} {
+		code, out, errOut := runCmd(args...)
+		if code != exitOK || errOut != "" {
+			t.Errorf("rego %v = %d, stderr %q; want %d and nothing", args, code, errOut, exitOK)
+		}
+		for _, want := range []string{"Usage: rego demo", "-n int", "-svg", "-html"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("rego %v stdout lacks %q:\n%s", args, want, out)
+			}
 		}
 	}
 }

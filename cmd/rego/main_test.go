@@ -65,17 +65,17 @@ func TestRunUnknownCommand(t *testing.T) {
 // TestRunHelpCommand verifies that "rego help demo" prints the demo's own flags
 // and that help for an unknown command is a usage error.
 func TestRunHelpCommand(t *testing.T) {
-	code, _, errOut := runCmd("help", "demo")
+	code, out, _ := runCmd("help", "demo")
 	if code != exitOK {
 		t.Errorf("run(help demo) = %d, want %d", code, exitOK)
 	}
 	for _, want := range []string{"rego demo", "-n", "-fail", "-seed"} {
-		if !strings.Contains(errOut, want) {
-			t.Errorf("run(help demo) output lacks %q:\n%s", want, errOut)
+		if !strings.Contains(out, want) {
+			t.Errorf("run(help demo) stdout lacks %q:\n%s", want, out)
 		}
 	}
 
-	code, _, errOut = runCmd("help", "nope")
+	code, _, errOut := runCmd("help", "nope")
 	if code != exitUsage || !strings.Contains(errOut, `unknown command "nope"`) {
 		t.Errorf("run(help nope) = %d, stderr %q; want %d and the command named", code, errOut, exitUsage)
 	}
