@@ -84,3 +84,20 @@ func ExampleParseKey() {
 	// "db" "Users.Query"
 	// true
 }
+
+// A key that fails Key.Validate is refused before the op runs: a typo or a
+// key carrying request data shows up on its first call.
+func ExampleErrInvalidKey() {
+	err := rego.Do(context.Background(), rego.ParseKey("users.GetUser/42"), func(ctx context.Context) error {
+		fmt.Println("not reached")
+		return nil
+	})
+	fmt.Println(errors.Is(err, rego.ErrInvalidKey))
+	var ke *policy.KeyError
+	if errors.As(err, &ke) {
+		fmt.Println(ke.Key)
+	}
+	// Output:
+	// true
+	// users.GetUser/42
+}

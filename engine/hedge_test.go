@@ -237,7 +237,7 @@ func TestLatencyAwareHedge(t *testing.T) {
 		}
 		<-time.After(10 * time.Millisecond) // let the worker drain its mailbox
 		w, _ := e.pool.Lookup(key)
-		got := w.Snapshot().HedgeDelay
+		got := w.Snapshot().hedgeDelay()
 		if got < 95*time.Millisecond || got > 106*time.Millisecond {
 			t.Fatalf("hedge delay %v, want about p90 = 100ms", got)
 		}
@@ -509,10 +509,11 @@ func TestKeyBudgetsCountFirstAttemptsOnce(t *testing.T) {
 			if !ok {
 				t.Fatal("no worker for the key")
 			}
-			if got := w.Hedge.(*budget.Ratio).Stats().FirstAttempts; got != 40 {
+			retry, hedge := w.Budgets()
+			if got := hedge.(*budget.Ratio).Stats().FirstAttempts; got != 40 {
 				t.Fatalf("the hedge budget counted %d first attempts, want 40", got)
 			}
-			if got := w.Retry.(*budget.Ratio).Stats().FirstAttempts; !shared && got != 40 {
+			if got := retry.(*budget.Ratio).Stats().FirstAttempts; !shared && got != 40 {
 				t.Fatalf("the retry budget counted %d first attempts, want 40", got)
 			}
 		})

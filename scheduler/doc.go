@@ -99,10 +99,10 @@
 // pushes, the call site sees it (the wheel stores the flag, then reads the
 // mailbox; the call site pushes, then reads the flag) and wakes it.
 //
-// ScheduleCoarseOnce also skips the pools: its node is a Once that the
+// ScheduleCoarseNode also skips the pools: its node is a TimerNode that the
 // caller embeds in a struct it allocates anyway, fresh in the caller's
 // cache, where a pooled node was last written by the wheel goroutine. The
-// wheel never recycles a Once. rego arms the first hedge trigger of every
+// wheel never recycles a TimerNode. rego arms the first hedge trigger of every
 // hedged round this way.
 //
 // Tasks run one at a time on the wheel goroutine: they must be short and

@@ -73,8 +73,8 @@ func (s *Scheduler) CheckWheel() error {
 // SameNode reports whether two handles were issued for the same pooled node.
 func SameNode(a, b Handle) bool { return a.n != nil && a.n == b.n }
 
-// Ghost returns the deadline kept for nodes discarded from the mailbox.
-func (s *Scheduler) Ghost() int64 { return s.w.ghost }
+// StoppedDue returns the deadline kept for nodes discarded from the mailbox.
+func (s *Scheduler) StoppedDue() int64 { return s.w.stoppedDue }
 
 // PushReused schedules t at tick due on the node the wheel recycled last
 // (the head of its free chain), as getNode does when handed that chain.

@@ -69,7 +69,7 @@ func (s *Scheduler) pushNode(n *node) {
 // of them triggers wake-ups too.
 func (s *Scheduler) batchWake(n *node, gen uint64) bool {
 	if n.owned {
-		// A Once is used once, so its generation paces nothing: roll a die.
+		// A TimerNode is used once, so its generation paces nothing: roll a die.
 		gen = rand.Uint64()
 	}
 	if gen%wakeBatch != 0 {

@@ -180,7 +180,7 @@ func newScheduler(opts ...Option) (*Scheduler, error) {
 		exited: make(chan struct{}),
 	}
 	s.target.Store(noTarget)
-	s.w.ghost = noTarget
+	s.w.stoppedDue = noTarget
 	s.coarseAt = math.MinInt64 / 2 // long ago, without overflowing now - coarseAt
 	return s, nil
 }
@@ -247,22 +247,22 @@ func (s *Scheduler) TryScheduleCoarse(d time.Duration, t Task) (Handle, error) {
 	return s.scheduleCoarse(n, gen, d, t), nil
 }
 
-// ScheduleCoarseOnce is ScheduleCoarse on a node the caller owns (see
-// Once): it allocates nothing and touches no shared pool. Stop the task
+// ScheduleCoarseNode is ScheduleCoarse on a node the caller owns (see
+// TimerNode): it allocates nothing and touches no shared pool. Stop the task
 // with o.Stop or the returned Handle. It panics if o was scheduled before.
 // After Close, or for a nil t, it returns the zero Handle, leaves o
 // unscheduled and t never runs. A call racing with Close may leave o
 // scheduled with a t that never runs, as TrySchedule may.
-func (s *Scheduler) ScheduleCoarseOnce(o *Once, d time.Duration, t Task) Handle {
+func (s *Scheduler) ScheduleCoarseNode(o *TimerNode, d time.Duration, t Task) Handle {
 	if s.check(t) != nil {
 		return Handle{}
 	}
 	n := &o.n
-	if !n.state.CompareAndSwap(stateFree, onceGen<<genShift|statePending) {
-		panic("scheduler: Once scheduled twice")
+	if !n.state.CompareAndSwap(stateFree, nodeGen<<genShift|statePending) {
+		panic("scheduler: TimerNode scheduled twice")
 	}
 	n.owned = true
-	return s.scheduleCoarse(n, onceGen, d, t)
+	return s.scheduleCoarse(n, nodeGen, d, t)
 }
 
 // scheduleCoarse publishes n, claimed with generation gen, to run t once d
