@@ -1,6 +1,9 @@
 package scheduler
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // White-box hooks for the tests. None of this is compiled into the package.
 
@@ -93,3 +96,20 @@ func (s *Scheduler) SetBeforePublish(f func()) { s.beforePublish = f }
 
 // Polling reports whether the wheel says it polls (see step).
 func (s *Scheduler) Polling() bool { return s.polling.Load() }
+
+// ScheduleCoarse schedules t coarsely on a pooled node (see
+// ScheduleCoarseNode).
+func (s *Scheduler) ScheduleCoarse(d time.Duration, t Task) Handle {
+	h, _ := s.tryScheduleCoarse(d, t)
+	return h
+}
+
+// TryScheduleCoarse is ScheduleCoarse with TrySchedule's errors.
+func (s *Scheduler) TryScheduleCoarse(d time.Duration, t Task) (Handle, error) {
+	return s.tryScheduleCoarse(d, t)
+}
+
+// TryScheduleAt is ScheduleAt with TrySchedule's errors.
+func (s *Scheduler) TryScheduleAt(at time.Time, t Task) (Handle, error) {
+	return s.tryScheduleAt(at, t)
+}

@@ -99,7 +99,7 @@ func (s *Scheduler) signal() {
 }
 
 // drain takes the whole mailbox with one swap and files its nodes. It
-// reports whether any was scheduled by ScheduleCoarse.
+// reports whether any was scheduled by ScheduleCoarseNode.
 //
 // A relative node gets its deadline here, counted from a clock read made
 // after the swap: every node taken was pushed before it, so none runs
@@ -128,7 +128,7 @@ func (s *Scheduler) drain() (coarse bool) {
 // tick it will next wake at (noTarget when nothing is filed), which it
 // returns. It may then sleep until that tick or a wake-up token.
 //
-// While call sites keep using ScheduleCoarse (the mailbox held such a
+// While call sites keep using ScheduleCoarseNode (the mailbox held such a
 // node), the wheel polls: it wakes at the next tick even with nothing due,
 // and says so in polling, so that those call sites can push relative nodes
 // (see scheduleCoarse), which only a wheel that looks at the mailbox every

@@ -38,7 +38,7 @@ type node struct {
 	next     *node // free-chain link, then mailbox link, then slot-list link
 	task     Task
 	rel      bool // deadline is a delay from when the wheel takes the node
-	coarse   bool // scheduled by ScheduleCoarse: keeps the wheel polling
+	coarse   bool // scheduled by ScheduleCoarseNode: keeps the wheel polling
 	owned    bool // a TimerNode's: the caller owns its memory, the pools never see it
 }
 

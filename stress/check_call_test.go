@@ -11,23 +11,11 @@ import (
 	"github.com/regoresilience/rego/policy"
 )
 
-// problem is one thing a check found wrong. bug names a known engine bug
-// (see bugs_test.go) when the problem is one of its symptoms.
-type problem struct {
-	bug string
-	msg string
-}
-
 // problems collects what the checks of one call found wrong.
-type problems []problem
+type problems []string
 
 func (p *problems) add(format string, args ...any) {
-	*p = append(*p, problem{msg: fmt.Sprintf(format, args...)})
-}
-
-// known records a symptom of a known engine bug.
-func (p *problems) known(bug, format string, args ...any) {
-	*p = append(*p, problem{bug: bug, msg: fmt.Sprintf(format, args...)})
+	*p = append(*p, fmt.Sprintf(format, args...))
 }
 
 // callView is one finished call and what the checks derive from it. It is

@@ -26,13 +26,11 @@
 // actually ran. TestChecksCatchViolations makes sure the checks are not
 // vacuous, by sabotaging the op.
 //
-// # Known bugs
+// # Deterministic cases
 //
-// bugs_test.go lists the engine bugs found and not yet fixed, each with a
-// deterministic reproduction (TestBug*, failing until the fix). The stress
-// tests tag those bugs' symptoms and log them instead of failing, unless
-// -stress.strict is given. repro_test.go keeps the reproductions of fixed bugs
-// as regression tests.
+// hedge_edges_test.go and cases_test.go pin, with small deterministic tests,
+// the cases the random scenarios reach only by chance (a hedge's result racing
+// the round's end, Close or the deadline during a hedged round).
 //
 // # Flags
 //
@@ -40,6 +38,5 @@
 //	-stress.seed=S        first seed (default 1); a failure prints the seed and
 //	                      the command that replays it
 //	-stress.scale=F       multiplies the calls per scenario
-//	-stress.strict        fail on symptoms of known bugs too
 //	-stress.v             log a summary of every scenario
 package stress

@@ -16,9 +16,6 @@ var (
 	flagSeed = flag.Uint64("stress.seed", 0, "first scenario seed (0 = the fixed defaults)")
 	// flagScale multiplies the number of calls per scenario.
 	flagScale = flag.Float64("stress.scale", 1, "multiplier on the calls each scenario makes")
-	// flagStrict makes symptoms of the known engine bugs (bugs_test.go) fail the
-	// stress tests too; by default they are counted and logged.
-	flagStrict = flag.Bool("stress.strict", false, "fail on symptoms of known engine bugs too")
 	// flagVerbose logs every scenario's summary (calls, attempts, outcomes).
 	flagVerbose = flag.Bool("stress.v", false, "log a summary of every scenario")
 )

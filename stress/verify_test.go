@@ -2,7 +2,6 @@ package stress
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 )
@@ -11,12 +10,11 @@ import (
 const maxReported = 5
 
 // report is what a scenario's checks found. Failures fail the test; logs are
-// informative (tolerated symptoms of known bugs, statistics).
+// informative (statistics).
 type report struct {
 	failures []string
 	logs     []string
-	desc     string         // the scenario's configuration
-	known    map[string]int // tolerated symptoms of known bugs, by bug
+	desc     string // the scenario's configuration
 }
 
 func (r *report) fail(format string, args ...any) {
@@ -33,7 +31,7 @@ func (w *world) verify() report {
 	w.mu.Lock()
 	calls, counted, closeAt := w.calls, w.counted, w.closeAt
 	w.mu.Unlock()
-	rep := report{desc: w.desc, known: map[string]int{}}
+	rep := report{desc: w.desc}
 
 	var (
 		failed, attempts, hedges, withCtx int
@@ -60,17 +58,7 @@ func (w *world) verify() report {
 		if c.ctxKind != ctxNone {
 			withCtx++
 		}
-		var real problems
-		for _, p := range w.checkCall(c, closeAt) {
-			if p.bug != "" && !*flagStrict {
-				if rep.known[p.bug] == 0 {
-					rep.log("seed %d: known engine bug %s (see bugs_test.go), first symptom, call %d: %s\n%s", w.seed, p.bug, c.id, p.msg, c.report(closeAt))
-				}
-				rep.known[p.bug]++
-				continue
-			}
-			real = append(real, p)
-		}
+		real := w.checkCall(c, closeAt)
 		if len(real) == 0 {
 			continue
 		}
@@ -79,11 +67,7 @@ func (w *world) verify() report {
 			var b strings.Builder
 			fmt.Fprintf(&b, "seed %d: call %d broke %d checks:\n", w.seed, c.id, len(real))
 			for _, p := range real {
-				if p.bug != "" {
-					fmt.Fprintf(&b, "  - [known bug %s] %s\n", p.bug, p.msg)
-				} else {
-					fmt.Fprintf(&b, "  - %s\n", p.msg)
-				}
+				fmt.Fprintf(&b, "  - %s\n", p)
 			}
 			b.WriteString(c.report(closeAt))
 			rep.fail("%s", b.String())
@@ -91,14 +75,6 @@ func (w *world) verify() report {
 	}
 	if failed > maxReported {
 		rep.fail("seed %d: %d more calls broke checks", w.seed, failed-maxReported)
-	}
-	bugs := make([]string, 0, len(rep.known))
-	for bug := range rep.known {
-		bugs = append(bugs, bug)
-	}
-	sort.Strings(bugs)
-	for _, bug := range bugs {
-		rep.log("seed %d: tolerated %d symptoms of known engine bug %s (-stress.strict fails on them)", w.seed, rep.known[bug], bug)
 	}
 
 	// Attempts started == op invocations the calls recorded.

@@ -14,11 +14,11 @@ import (
 	"github.com/regoresilience/rego/policy"
 )
 
-// Small deterministic tests: the reproductions of engine bugs the stress tests
-// found, kept as regression tests once fixed, and their helpers.
+// Small deterministic tests of cases the random scenarios reach only by
+// chance, and their helpers.
 
 var (
-	reproKey  = policy.Key{Namespace: "repro", Name: "Op"}
+	caseKey   = policy.Key{Namespace: "case", Name: "Op"}
 	errFlaky  = errors.New("flaky")
 	errBroken = errors.New("broken")
 )
@@ -39,9 +39,9 @@ func (o *lastTimeline) get() *observe.Timeline {
 	return o.tl
 }
 
-// reproEngine returns an engine running p for every key, without key budgets
+// caseEngine returns an engine running p for every key, without key budgets
 // (so that no budget refuses a retry or hedge), closed at the end of the test.
-func reproEngine(t *testing.T, p policy.Policy) (*engine.Engine, *lastTimeline) {
+func caseEngine(t *testing.T, p policy.Policy) (*engine.Engine, *lastTimeline) {
 	t.Helper()
 	obs := &lastTimeline{}
 	e, err := engine.New(engine.WithProvider(controlplane.NewStatic(map[string]policy.Policy{"*": p})),
@@ -101,10 +101,10 @@ func (l *attemptLog) count() int {
 // 7ca8792; the stress tests found it).
 func TestTimelineOrderAfterHedges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, _ := reproEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
+		e, _ := caseEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
 			Hedge: policy.Hedge{MaxHedges: 2, Delay: 10 * time.Millisecond}})
 		ends := []time.Duration{30 * time.Millisecond, 40 * time.Millisecond, 5 * time.Millisecond} // #0 at 30ms, #1 at 50ms, #2 at 25ms
-		tl, _ := e.DoWithTimeline(context.Background(), reproKey, func(ctx context.Context) error {
+		tl, _ := e.DoWithTimeline(context.Background(), caseKey, func(ctx context.Context) error {
 			info, _ := observe.AttemptFromContext(ctx)
 			if err := sleepCtx(ctx, ends[info.Index]); err != nil {
 				return err
@@ -126,14 +126,14 @@ func TestTimelineOrderAfterHedges(t *testing.T) {
 // in 7ca8792; the stress tests found it).
 func TestPanicTimelineFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, obs := reproEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1}})
+		e, obs := caseEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1}})
 		func() {
 			defer func() {
 				if r := recover(); r != errBroken {
 					t.Errorf("recovered %v, want the op's panic value", r)
 				}
 			}()
-			e.Do(context.Background(), reproKey, func(context.Context) error { panic(errBroken) })
+			e.Do(context.Background(), caseKey, func(context.Context) error { panic(errBroken) })
 		}()
 		tl := obs.get()
 		var pe *engine.PanicError
@@ -153,7 +153,7 @@ func TestRetryNeverStartsPastDeadline(t *testing.T) {
 	// backoff passes the check (10ms < 10.5ms) but the wheel wakes the call
 	// at the next tick boundary, 10.7ms after its start.
 	synctest.Test(t, func(t *testing.T) {
-		e, _ := reproEngine(t, policy.Policy{Timeout: 10500 * time.Microsecond, Retry: policy.Retry{MaxAttempts: 2,
+		e, _ := caseEngine(t, policy.Policy{Timeout: 10500 * time.Microsecond, Retry: policy.Retry{MaxAttempts: 2,
 			InitialBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Millisecond, Multiplier: 1, Jitter: policy.JitterNone}})
 		time.Sleep(300 * time.Microsecond)
 		checkNoAttemptAfter(t, e, 10500*time.Microsecond, func(ctx context.Context, i int) error { return errFlaky })
@@ -164,13 +164,13 @@ func checkNoAttemptAfter(t *testing.T, e *engine.Engine, timeout time.Duration, 
 	t.Helper()
 	log := newAttemptLog()
 	start := time.Now()
-	tl, _ := e.DoWithTimeline(context.Background(), reproKey, log.wrap(body))
+	tl, _ := e.DoWithTimeline(context.Background(), caseKey, log.wrap(body))
 	synctest.Wait()
 	log.mu.Lock()
 	defer log.mu.Unlock()
 	for i, s := range log.start {
 		if d := s.Sub(start); d > timeout {
-			t.Errorf("bug %s: attempt #%d started %v after the call, past its %v Timeout\n%v", bugAttemptAfterDeadline, i, d, timeout, tl)
+			t.Errorf("attempt #%d started %v after the call, past its %v Timeout\n%v", i, d, timeout, tl)
 		}
 	}
 }
