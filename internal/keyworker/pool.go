@@ -3,7 +3,6 @@ package keyworker
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -145,7 +144,7 @@ func NewPool[S any](cfg Config) (*Pool[S], error) {
 	}
 	p := &Pool[S]{
 		cfg:      cfg,
-		workers:  xsync.NewMapOfWithHasher[policy.Key, *Worker[S]](hashKey),
+		workers:  xsync.NewMapOf[policy.Key, *Worker[S]](),
 		stop:     make(chan struct{}),
 		janitorC: make(chan struct{}, 1),
 	}
@@ -238,16 +237,6 @@ func (p *Pool[S]) Get(key policy.Key) (w *Worker[S], overflow bool) {
 	}
 	return w, false
 }
-
-// hashKey hashes a key's two strings with the runtime's AES-based string
-// hash; it is about twice as fast as the generic struct hasher, and it runs
-// on every call.
-func hashKey(k policy.Key, seed uint64) uint64 {
-	h := maphash.String(hashSeed, k.Namespace)
-	return (h^seed)*0x9E3779B97F4A7C15 ^ maphash.String(hashSeed, k.Name)
-}
-
-var hashSeed = maphash.MakeSeed()
 
 // Overflow returns the shared worker of keys that get no worker of their own.
 func (p *Pool[S]) Overflow() *Worker[S] {
