@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/regoresilience/rego/budget"
 	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/controlplane"
 	"github.com/regoresilience/rego/observe"
@@ -399,13 +400,28 @@ func TestInvalidOptions(t *testing.T) {
 		"nil logger":     WithLogger(nil),
 		"bad default":    WithDefaultPolicy(policy.Policy{Timeout: -time.Second}),
 		"bad mode":       WithMissingBudget(FailureMode(9)),
+		"bad key mode":   WithInvalidKeys(InvalidKeyMode(9)),
+		"typed nil":      WithBudget("x", (*budget.Ratio)(nil)),
+		// Names follow policy.ValidateName, the rule of a policy document:
+		// a name no policy could hold is refused at start.
+		"space around": WithClassifier(" http", classify.Default),
+		"control char": WithBudget("db\twrites", budget.DefaultRetry(nil)),
+		"too long":     WithClassifier(strings.Repeat("x", 129), classify.Default),
 	} {
 		if _, err := New(o); !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("%s: New = %v, want ErrInvalidOption", name, err)
 		}
 	}
-	if _, err := New(WithClassifier("a", classify.Default), WithClassifier("a", classify.Default)); err == nil {
-		t.Error("duplicate classifier accepted")
+	if _, err := New(WithClassifier("a", classify.Default), WithClassifier("a", classify.Default)); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("duplicate classifier: %v", err)
+	}
+	if _, err := New(WithBudget("a", budget.DefaultRetry(nil)), WithBudget("a", budget.DefaultRetry(nil))); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("duplicate budget: %v", err)
+	}
+	// An inner space is a name a policy may hold, so it may be registered.
+	e := newEngine(t, WithClassifier("my http", classify.Default))
+	if e == nil {
+		t.Fatal("no engine")
 	}
 }
 

@@ -156,8 +156,9 @@ func WithSchedulerTick(d time.Duration) Option {
 	}
 }
 
-// WithLogger sets where the engine reports one-off warnings (a missing classifier,
-// too many keys). Default: slog.Default().
+// WithLogger sets where the engine reports its warnings (a missing classifier,
+// too many keys, invalid keys under InvalidKeyOverflow). Default:
+// slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
