@@ -43,9 +43,10 @@
 //     of InvalidKeyOverflow.
 //   - call.go: the entry (run), the fast path of a first attempt, the panic
 //     guards around op and classifier.
-//   - loop.go: the attempt loop: rounds, the retry decision (deadline,
-//     budget, backoff), the timeline's start and end; backoff.go, sleep.go:
-//     the backoff and the wait on the wheel.
+//   - loop.go: the attempt loop (rounds, the stop decisions, the timeline's
+//     start and end) and the retry decision (retryWait: backoff and
+//     pushback, deadline, retry budget); backoff.go, sleep.go: the jittered
+//     backoff and the wait on the wheel.
 //   - attempt.go: the attempt's context (deadline, cancellation, AttemptInfo).
 //   - hedgeround.go: one hedged round in the caller's goroutine, and its
 //     coordinator; hedge.go: launching, running and cancelling hedges.

@@ -240,24 +240,9 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 			return fail(StopAttempts, n, lastErr, nil)
 		}
 
-		wait = backoff(&p.Retry, r, prev, e.random)
-		prev = wait
-		if ra := res.verdict.RetryAfter; ra > 0 {
-			ra = min(ra, p.Retry.MaxRetryAfter)
-			wait = max(wait, ra)
-			rec.event(observe.Event{Kind: observe.EventPushback, At: cs.now(), Attempt: n - 1, Duration: ra})
-		}
-		if !cs.deadline.IsZero() {
-			if now := e.clock.Now(); !now.Add(wait).Before(cs.deadline) {
-				rec.event(observe.Event{Kind: observe.EventDeadlineSkip, At: now, Attempt: n,
-					Duration: wait, Detail: "backoff would end past the deadline"})
-				return fail(StopDeadline, n, lastErr, nil)
-			}
-		}
-		if !kp.retryBudget.TryAcquire() {
-			rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: cs.now(), Attempt: n, Name: kp.retryName,
-				Detail: "retry refused"})
-			return fail(StopBudget, n, lastErr, nil)
+		var stop string
+		if wait, prev, stop = cs.retryWait(&rec, r, n, res.verdict, prev); stop != "" {
+			return fail(stop, n, lastErr, nil)
 		}
 		permit = true
 		if err := e.sleep(ctx, wait); err != nil {
@@ -266,13 +251,54 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 			}
 			return fail(StopCanceled, n, lastErr, err)
 		}
-		// The wheel may wake up to a tick late: never start past the deadline.
-		if !cs.deadline.IsZero() {
-			if now := e.clock.Now(); !now.Before(cs.deadline) {
-				rec.event(observe.Event{Kind: observe.EventDeadlineSkip, At: now, Attempt: n,
-					Detail: "the backoff ended at the deadline"})
-				return fail(StopDeadline, n, lastErr, nil)
-			}
+		if cs.pastDeadline(&rec, n) {
+			return fail(StopDeadline, n, lastErr, nil)
 		}
 	}
+}
+
+// retryWait decides the retry after round r, whose attempts failed
+// retryably with verdict v as the last word (n attempts started so far,
+// prev the previous backoff): the jittered backoff, raised to the server's
+// pushback; no retry whose backoff would end past the call's deadline;
+// then a permit from the retry budget, which never waits. It returns the
+// wait, the backoff before pushback (the next prev) and, when the call must
+// stop instead, the Stop reason. Its events go to rec.
+func (cs *callState) retryWait(rec *recorder, r, n int, v classify.Verdict, prev time.Duration) (wait, base time.Duration, stop string) {
+	retry := &cs.p.Retry
+	wait = backoff(retry, r, prev, cs.e.random)
+	base = wait
+	if ra := v.RetryAfter; ra > 0 {
+		ra = min(ra, retry.MaxRetryAfter)
+		wait = max(wait, ra)
+		rec.event(observe.Event{Kind: observe.EventPushback, At: cs.now(), Attempt: n - 1, Duration: ra})
+	}
+	if !cs.deadline.IsZero() {
+		if now := cs.e.clock.Now(); !now.Add(wait).Before(cs.deadline) {
+			rec.event(observe.Event{Kind: observe.EventDeadlineSkip, At: now, Attempt: n,
+				Duration: wait, Detail: "backoff would end past the deadline"})
+			return wait, base, StopDeadline
+		}
+	}
+	if !cs.kp.retryBudget.TryAcquire() {
+		rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: cs.now(), Attempt: n, Name: cs.kp.retryName,
+			Detail: "retry refused"})
+		return wait, base, StopBudget
+	}
+	return wait, base, ""
+}
+
+// pastDeadline reports, after a backoff, whether the call's deadline has
+// come: the wheel may wake up to a tick late, and no attempt starts at or
+// past the deadline. It records the skip on rec.
+func (cs *callState) pastDeadline(rec *recorder, n int) bool {
+	if cs.deadline.IsZero() {
+		return false
+	}
+	if now := cs.e.clock.Now(); !now.Before(cs.deadline) {
+		rec.event(observe.Event{Kind: observe.EventDeadlineSkip, At: now, Attempt: n,
+			Detail: "the backoff ended at the deadline"})
+		return true
+	}
+	return false
 }
