@@ -476,4 +476,20 @@ func ExampleNewExecutor_fromGRPCServiceConfig() {
 	tl, err := exec.DoWithTimeline(context.Background(), rego.ParseKey("inventory.GetStock"), func(context.Context) error { return nil })
 	fmt.Println(tl.Pattern, err)
 	// Output: inventory.* <nil>
+
+// A key that fails Key.Validate is refused before the op runs: a typo or a
+// key carrying request data shows up on its first call.
+func ExampleErrInvalidKey() {
+	err := rego.Do(context.Background(), rego.ParseKey("users.GetUser/42"), func(ctx context.Context) error {
+		fmt.Println("not reached")
+		return nil
+	})
+	fmt.Println(errors.Is(err, rego.ErrInvalidKey))
+	var ke *policy.KeyError
+	if errors.As(err, &ke) {
+		fmt.Println(ke.Key)
+	}
+	// Output:
+	// true
+	// users.GetUser/42
 }

@@ -9,8 +9,10 @@
 //		func(ctx context.Context) (User, error) { return client.GetUser(ctx, id) })
 //
 // Keys name a call site, not a request: they must be low-cardinality (see
-// policy.Key.Validate). Policies come from a controlplane.Provider given to
-// NewExecutor; without one every key runs the conservative default policy.
+// policy.Key.Validate). A call whose key fails Validate fails at once, before
+// op runs, with an error matching ErrInvalidKey. Policies come from a
+// controlplane.Provider given to NewExecutor; without one every key runs the
+// conservative default policy.
 //
 // This package is a thin facade over engine; the package-level functions use the
 // default executor (Default), which is created on first use.
@@ -46,6 +48,15 @@ type Option = engine.Option
 // "db.Users.Query" is {db, Users.Query}. It never panics; use Key.Validate to
 // check the result.
 func ParseKey(s string) Key { return policy.ParseKey(s) }
+
+// ErrInvalidKey is matched (errors.Is) by the error of a call whose key fails
+// Key.Validate: "users.GetUser/42" (request data in the key), "" or "GetUser"
+// (no namespace). Such a call fails at once, before op runs, so that a typo
+// cannot silently run the default policy instead of the one written for the
+// key; the error is a *policy.KeyError naming the key and the rule it broke.
+// engine.WithInvalidKeys(engine.InvalidKeyOverflow) runs such calls under the
+// default policy instead.
+var ErrInvalidKey = policy.ErrInvalidKey
 
 // NewDefaultExecutor returns an executor with rego's conservative defaults and no
 // options: every key gets policy.Default().

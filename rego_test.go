@@ -64,3 +64,23 @@ func TestFacade(t *testing.T) {
 		t.Fatalf("NewExecutor with a bad option: %v", err)
 	}
 }
+
+// TestInvalidKeyFailsFast verifies the facade refuses a key that fails
+// Key.Validate with ErrInvalidKey, before running op, on every entry point.
+func TestInvalidKeyFailsFast(t *testing.T) {
+	ctx := context.Background()
+	for _, s := range []string{"users.GetUser/42", "", "GetUser"} {
+		key := rego.ParseKey(s)
+		op := func(context.Context) error { t.Errorf("op ran for key %q", s); return nil }
+		if err := rego.Do(ctx, key, op); !errors.Is(err, rego.ErrInvalidKey) {
+			t.Errorf("Do(%q) = %v, want ErrInvalidKey", s, err)
+		}
+		if _, err := rego.DoWithTimeline(ctx, key, op); !errors.Is(err, rego.ErrInvalidKey) {
+			t.Errorf("DoWithTimeline(%q) = %v, want ErrInvalidKey", s, err)
+		}
+		v, err := rego.DoValue(ctx, key, func(context.Context) (int, error) { t.Errorf("op ran for key %q", s); return 1, nil })
+		if v != 0 || !errors.Is(err, rego.ErrInvalidKey) {
+			t.Errorf("DoValue(%q) = %v, %v, want ErrInvalidKey", s, v, err)
+		}
+	}
+}

@@ -216,18 +216,3 @@ func BenchmarkTryAcquireOnly(b *testing.B) {
 		})
 	}
 }
-
-func BenchmarkRegistryLookup(b *testing.B) {
-	r := NewRegistry()
-	for _, n := range []string{"a", "b", "shared", "db-writes", "z"} {
-		if err := r.Register(n, DefaultRetry(nil)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			r.Lookup("shared")
-		}
-	})
-}

@@ -28,10 +28,11 @@ type Admitter interface{ Admit() bool }
 
 // Timed is implemented by every kind in this package: TryAcquire and Record
 // with the current time supplied by the caller. A caller that has just read
-// the clock (the engine, when an attempt ends) saves a clock read, which is
-// most of the cost of a time-dependent budget. now must come from the
-// budget's Clock (time.Now when it is nil); kinds without a clock ignore it.
-// Other Budget implementations need not implement Timed.
+// the clock saves a clock read, which is most of the cost of a
+// time-dependent budget. (rego's engine does not use it: it gives the key
+// budgets a coarse clock instead, which costs one atomic load.) now must
+// come from the budget's Clock (time.Now when it is nil); kinds without a
+// clock ignore it. Other Budget implementations need not implement Timed.
 type Timed interface {
 	TryAcquireAt(now time.Time) bool
 	RecordAt(now time.Time, first, ok bool)
@@ -43,15 +44,8 @@ type Timed interface {
 type Clock func() time.Time
 
 // ErrInvalidConfig is matched (errors.Is) by every configuration error from
-// the New* constructors and by Register when given a nil budget.
+// the New* constructors.
 var ErrInvalidConfig = errors.New("invalid budget config")
-
-// ErrDuplicate is returned by [Registry.Register] when the name is taken.
-var ErrDuplicate = errors.New("duplicate budget name")
-
-// ErrInvalidName is returned by [Registry.Register] for an empty name or one
-// containing whitespace or control characters.
-var ErrInvalidName = errors.New("invalid budget name")
 
 // ConfigError describes one invalid configuration field. Constructors join
 // one ConfigError per problem with errors.Join; each matches

@@ -11,8 +11,10 @@
 //  1. After each attempt ends, Record(first, ok) tells the budget what
 //     happened: first is true for a call's first attempt, ok is true when the
 //     backend accepted the attempt (a success, or an answer that is not worth
-//     retrying). Every finished attempt is recorded in every budget the call
-//     consults (its retry budget and its hedge budget).
+//     retrying). Every finished attempt is recorded in the call's retry
+//     budget, and in its hedge budget too when the policy hedges and the two
+//     are not a pair sharing one count of first attempts
+//     (NewRatioPair, the default), which would count it twice.
 //  2. Before a retry or a hedge starts, TryAcquire asks for a permit.
 //  3. When an attempt that was granted a permit ends, Release is called
 //     exactly once.
@@ -34,8 +36,9 @@
 //     sliding window. It also implements [Admitter], so a policy may let it
 //     gate first attempts too.
 //
-// Named budgets shared by many keys live in a [Registry]; a policy refers to
-// them by name (retry_budget, hedge_budget).
+// A budget shared by many keys is registered under a name with
+// engine.WithBudget; a policy refers to it by that name (retry_budget,
+// hedge_budget).
 //
 // # Who owns what
 //

@@ -103,27 +103,6 @@ func ExampleNewAdaptive() {
 	// admit first attempt: false
 }
 
-func ExampleRegistry() {
-	reg := budget.NewRegistry()
-	shared, err := budget.NewConcurrency(budget.ConcurrencyConfig{Max: 8})
-	if err != nil {
-		panic(err)
-	}
-	// Policies name it: {"retry_budget": "db-writes"}.
-	if err := reg.Register("db-writes", shared); err != nil {
-		panic(err)
-	}
-	err = reg.Register("db-writes", shared)
-	fmt.Println(errors.Is(err, budget.ErrDuplicate))
-	b, ok := reg.Lookup("db-writes")
-	fmt.Println(ok, b == budget.Budget(shared), reg.Names())
-	// Output:
-	// true
-	// true true [db-writes]
-}
-
-// A key's retry and hedge budgets as rego builds them: two shares of one
-// count of first attempts.
 func ExampleNewRatioPair() {
 	retry, hedge, err := budget.NewRatioPair(budget.DefaultRetryConfig(nil), budget.DefaultHedgeConfig(nil))
 	if err != nil {

@@ -90,18 +90,3 @@ func BenchmarkBaselineNilCheck(b *testing.B) {
 		sinkVerdict = nilCheck(ctx, nil)
 	}
 }
-
-func BenchmarkRegistryLookup(b *testing.B) {
-	r := classify.NewRegistry()
-	for _, n := range []string{"http", "grpc", "sql", "custom"} {
-		_ = r.Register(n, classify.Default)
-	}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, ok := r.Lookup("grpc"); !ok {
-				b.Error("lost grpc")
-			}
-		}
-	})
-}

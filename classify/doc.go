@@ -24,15 +24,14 @@
 //
 // Domain classifiers (HTTP status codes, gRPC codes, SQL states) implement
 // [Classifier], usually as a [Func] that handles what it knows and delegates
-// the rest to [Default], and are registered by name in a [Registry] so that a
-// policy can select them with "classifier": "name".
+// the rest to [Default], and are registered by name with
+// engine.WithClassifier so that a policy can select them with
+// "classifier": "name".
 //
 // # Ownership and cost
 //
 // Classifiers are called on every attempt, from the caller's goroutine and,
 // when hedging, from hedge goroutines at the same time: they must be safe for
 // concurrent use and should not allocate. [Default] keeps no state and does not
-// allocate (a nil error costs a few nanoseconds; see BENCHMARKS.md). A
-// [Registry] owns its name table; writers are serialized by a mutex and
-// publish a fresh copy, readers load it with one atomic operation.
+// allocate (a nil error costs a few nanoseconds; see BENCHMARKS.md).
 package classify

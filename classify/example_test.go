@@ -33,13 +33,9 @@ func Example() {
 		return classify.Default.Classify(ctx, err) // nil, timeouts, cancellation, marks
 	})
 
-	reg := classify.NewRegistry()
-	if err := reg.Register("http", httpClassifier); err != nil {
-		fmt.Println(err)
-		return
-	}
-
-	c, _ := reg.Lookup("http")
+	// An executor selects it for the policies that name it:
+	// engine.WithClassifier("http", httpClassifier).
+	c := httpClassifier
 	ctx := context.Background()
 	for _, err := range []error{
 		nil,
@@ -50,14 +46,12 @@ func Example() {
 	} {
 		fmt.Println(c.Classify(ctx, err))
 	}
-	fmt.Println(reg.Register("http", classify.Default))
 	// Output:
 	// success
 	// abort http_client_error
 	// retryable http_unavailable
 	// retryable http_unavailable 2s
 	// retryable attempt_timeout
-	// classify: classifier already registered: "http"
 }
 
 // Permanent marks an error that retrying cannot fix; the mark survives

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/regoresilience/rego/internal/attemptkey"
 	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
 	"github.com/regoresilience/rego/scheduler"
@@ -55,14 +56,12 @@ type firstCtx struct {
 	key    policy.Key
 }
 
-var _ observe.AttemptSource = (*firstCtx)(nil)
-
 func (c *firstCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
 func (c *firstCtx) Done() <-chan struct{}       { return c.parent.Done() }
 func (c *firstCtx) Err() error                  { return c.parent.Err() }
 
 func (c *firstCtx) Value(key any) any {
-	if _, ok := key.(observe.AttemptInfoKey); ok {
+	if _, ok := key.(attemptkey.Key); ok {
 		return c
 	}
 	return c.parent.Value(key)
@@ -73,7 +72,8 @@ func (c *firstCtx) Value(key any) any {
 // standard library's (the standard library looks for this method).
 func (c *firstCtx) AfterFunc(f func()) func() bool { return context.AfterFunc(c.parent, f) }
 
-// AttemptInfo implements observe.AttemptSource.
+// AttemptInfo computes the attempt for observe.AttemptFromContext, which
+// reads it through Value(attemptkey.Key{}).
 func (c *firstCtx) AttemptInfo() observe.AttemptInfo {
 	d, _ := c.parent.Deadline()
 	return observe.AttemptInfo{Key: c.key, Deadline: d}
@@ -186,7 +186,7 @@ func (c *attemptCtx) Err() error {
 }
 
 func (c *attemptCtx) Value(key any) any {
-	if _, ok := key.(observe.AttemptInfoKey); ok {
+	if _, ok := key.(attemptkey.Key); ok {
 		return &c.info
 	}
 	return c.parent.Value(key)

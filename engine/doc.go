@@ -4,10 +4,12 @@
 // # One call
 //
 // Do looks up the key's worker (a cache indexed by the addresses of the key's
-// strings, else one lock-free map load), reads its published
-// snapshot (one atomic load; re-resolved only when the provider publishes a new
-// policy version), and runs the op in the caller's goroutine under an attempt
-// context that carries AttemptInfo and the attempt's deadline. The result is
+// strings, else one lock-free map load), reads the key's resolved policy
+// published on it (one atomic load; resolved again only when the provider
+// publishes a new policy version), and runs the op in the caller's goroutine
+// under an attempt context that carries AttemptInfo and the attempt's
+// deadline. A key that fails Key.Validate is refused before that (see
+// WithInvalidKeys). The result is
 // classified (Success, Retryable, Abort); a retry first checks the deadline (a
 // retry whose backoff would end past it is not started), then the retry budget
 // (never a wait), then sleeps a jittered backoff on the shared timer wheel — the
@@ -34,11 +36,27 @@
 // A hedged primary that ignores its context delays the caller until it returns:
 // ops must honour ctx (they must anyway for timeouts to work).
 //
+// # Where each step is
+//
+//   - keys.go: the key's worker and resolved policy (keyPolicy), the
+//     classifier and budget handles it holds; invalidkeys.go: the warnings
+//     of InvalidKeyOverflow.
+//   - call.go: the entry (run), the fast path of a first attempt, the panic
+//     guards around op and classifier.
+//   - loop.go: the attempt loop (rounds, the stop decisions, the timeline's
+//     start and end) and the retry decision (retryWait: backoff and
+//     pushback, deadline, retry budget); backoff.go, sleep.go: the jittered
+//     backoff and the wait on the wheel.
+//   - attempt.go: the attempt's context (deadline, cancellation, AttemptInfo).
+//   - hedgeround.go: one hedged round in the caller's goroutine, and its
+//     coordinator; hedge.go: launching, running and cancelling hedges.
+//   - recorder.go: the timeline and the observer calls.
+//
 // # Ownership
 //
-// An Engine's configuration is read-only after New. Per-key state (snapshot,
-// budgets, latency tracker) belongs to the keyworker pool; the timer wheel to
-// the scheduler. A call's timeline and observer callbacks are produced by the
+// An Engine's configuration is read-only after New. Per-key state (the
+// resolved policy, budgets, latency tracker) belongs to the per-key workers
+// of the internal keyworker pool; the timer wheel to the scheduler. A call's timeline and observer callbacks are produced by the
 // caller's goroutine only, which is what keeps them in order and never
 // concurrent for one call. Hedge goroutines are owned by their round and end
 // when their op returns.

@@ -12,7 +12,7 @@ import (
 	"github.com/regoresilience/rego/budget"
 	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/controlplane"
-	"github.com/regoresilience/rego/keyworker"
+	"github.com/regoresilience/rego/internal/keyworker"
 	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
 	"github.com/regoresilience/rego/scheduler"
@@ -29,16 +29,18 @@ type Engine struct {
 	sched       *scheduler.Scheduler
 	provider    controlplane.Provider
 	obs         observe.Observer // nil when no observer was given
-	classifiers *classify.Registry
-	budgets     *budget.Registry
+	classifiers map[string]classify.Classifier
+	budgets     map[string]budget.Budget
 	defaults    policy.Policy
 	logger      *slog.Logger
 	missing     FailureMode
+	invalidKeys InvalidKeyMode
 	random      func() uint64
 
-	pool   *keyworker.Pool // the per-key workers: snapshots, budgets, latency trackers
-	coarse *coarseClock    // the key budgets' clock; nil when a clock was injected
-	warned sync.Map        // one-off warnings already logged (message -> struct{})
+	pool    *keyworker.Pool[keyPolicy] // the per-key workers: resolved policies, budgets, latency trackers
+	coarse  *coarseClock               // the key budgets' clock; nil when a clock was injected
+	warned  sync.Map                   // one-off warnings already logged (message -> struct{})
+	badKeys badKeyLog                  // warnings about invalid keys (InvalidKeyOverflow)
 
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close: wakes every backoff wait
@@ -58,11 +60,12 @@ func New(opts ...Option) (*Engine, error) {
 	}
 	e := &Engine{
 		provider:    cfg.provider,
-		classifiers: classify.NewRegistry(),
-		budgets:     budget.NewRegistry(),
+		classifiers: map[string]classify.Classifier{},
+		budgets:     map[string]budget.Budget{},
 		defaults:    cfg.defaultPolicy,
 		logger:      cfg.logger,
 		missing:     cfg.missingBudget,
+		invalidKeys: cfg.invalidKeys,
 		random:      cfg.random,
 		done:        make(chan struct{}),
 	}
@@ -72,15 +75,19 @@ func New(opts ...Option) (*Engine, error) {
 	if e.random == nil {
 		e.random = rand.Uint64
 	}
+	// The names are checked by the options; a name given twice is an error
+	// rather than a silent replacement.
 	for _, nc := range cfg.classifiers {
-		if err := e.classifiers.Register(nc.name, nc.c); err != nil {
-			return nil, invalid("classifier %q: %w", nc.name, err)
+		if _, dup := e.classifiers[nc.name]; dup {
+			return nil, invalid("classifier %q registered twice", nc.name)
 		}
+		e.classifiers[nc.name] = nc.c
 	}
 	for _, nb := range cfg.budgets {
-		if err := e.budgets.Register(nb.name, nb.b); err != nil {
-			return nil, invalid("budget %q: %w", nb.name, err)
+		if _, dup := e.budgets[nb.name]; dup {
+			return nil, invalid("budget %q registered twice", nb.name)
 		}
+		e.budgets[nb.name] = nb.b
 	}
 	if e.provider == nil {
 		e.provider = controlplane.NewStatic(nil)
@@ -133,7 +140,7 @@ func New(opts ...Option) (*Engine, error) {
 		}
 		keyBudgets = func() (budget.Budget, budget.Budget) { return mustRatioPair(retry, hedge) }
 	}
-	e.pool, err = keyworker.NewPool(keyworker.Config{
+	e.pool, err = keyworker.NewPool[keyPolicy](keyworker.Config{
 		Scheduler: sched, Clock: e.clock, MaxKeys: cfg.maxKeys, IdleTimeout: cfg.idleTimeout,
 		Budgets: keyBudgets, Logger: e.logger,
 	})
@@ -169,7 +176,10 @@ func (e *Engine) Close() error {
 }
 
 // Do runs op under the policy of key and returns nil on success or an error
-// wrapping the last attempt's error (see Error).
+// wrapping the last attempt's error (see Error). A key that fails
+// Key.Validate is refused before op runs with its *policy.KeyError
+// (errors.Is(err, policy.ErrInvalidKey)), unless WithInvalidKeys says
+// otherwise.
 func (e *Engine) Do(ctx context.Context, key policy.Key, op func(context.Context) error) error {
 	if op == nil {
 		return ErrNilOp

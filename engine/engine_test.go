@@ -1,14 +1,18 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/regoresilience/rego/budget"
 	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/controlplane"
 	"github.com/regoresilience/rego/observe"
@@ -279,17 +283,83 @@ func TestNamedClassifier(t *testing.T) {
 	}
 }
 
-// TestInvalidKeyFallsBack verifies an invalid key runs the default policy with a fallback event.
-func TestInvalidKeyFallsBack(t *testing.T) {
-	e := newEngine(t)
-	for _, k := range []policy.Key{{}, policy.ParseKey("users.Get?id=123")} {
-		tl, err := e.DoWithTimeline(context.Background(), k, func(context.Context) error { return nil })
-		if err != nil || !hasEvent(tl, observe.EventFallback) {
-			t.Fatalf("key %q: err=%v\n%v", k, err, tl)
+// TestInvalidKeyFailsFast verifies a call whose key fails Key.Validate
+// fails at once, before op runs, with the *policy.KeyError naming the key and
+// the rule, on every entry point, and that no worker is made for the key.
+func TestInvalidKeyFailsFast(t *testing.T) {
+	e := newEngine(t, withPolicy(fixed(3, time.Millisecond)))
+	ctx := context.Background()
+	for _, k := range []policy.Key{{}, policy.ParseKey("GetUser"), policy.ParseKey("users.GetUser/42"), policy.ParseKey("users.Get?id=123")} {
+		ran := 0
+		op := func(context.Context) error { ran++; return nil }
+		check := func(how string, err error) {
+			t.Helper()
+			var ke *policy.KeyError
+			if !errors.Is(err, policy.ErrInvalidKey) || !errors.As(err, &ke) || ke.Key != k.String() || ke.Reason == "" {
+				t.Errorf("%s(%q): err = %v, want a *policy.KeyError for the key", how, k, err)
+			}
+			if !strings.Contains(err.Error(), k.String()) {
+				t.Errorf("%s(%q): error %q does not name the key", how, k, err)
+			}
+		}
+		check("Do", e.Do(ctx, k, op))
+		tl, err := e.DoWithTimeline(ctx, k, op)
+		check("DoWithTimeline", err)
+		if tl != nil {
+			t.Errorf("DoWithTimeline(%q): a timeline for a call that never started", k)
+		}
+		_, err = DoValue(e, ctx, k, func(context.Context) (int, error) { ran++; return 1, nil })
+		check("DoValue", err)
+		if ran != 0 {
+			t.Errorf("key %q: op ran %d times, want 0", k, ran)
 		}
 	}
 	if n := e.pool.Len(); n != 0 {
 		t.Errorf("invalid keys were stored: %d entries", n)
+	}
+}
+
+// TestInvalidKeyOverflow verifies WithInvalidKeys(InvalidKeyOverflow) runs an
+// invalid key under the default policy (not the one its namespace matches)
+// with a fallback event, and warns once per distinct bad key, not only for
+// the first one, up to the rate limit.
+func TestInvalidKeyOverflow(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEngine(t, WithInvalidKeys(InvalidKeyOverflow), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		WithProvider(controlplane.NewStatic(map[string]policy.Policy{"users.*": fixed(5, time.Millisecond)})))
+	bad := []policy.Key{{}, policy.ParseKey("users.GetUser/42"), policy.ParseKey("users.Get?id=123")}
+	for range 3 {
+		for _, k := range bad {
+			op, calls := failN(1, errFlaky)
+			tl, err := e.DoWithTimeline(context.Background(), k, op)
+			if err != nil || !hasEvent(tl, observe.EventFallback) || tl.Pattern != "" {
+				t.Fatalf("key %q: err=%v\n%v", k, err, tl)
+			}
+			if *calls != 2 { // the default policy retries once here: it is not users.*'s five attempts
+				t.Fatalf("key %q: %d attempts", k, *calls)
+			}
+		}
+	}
+	if n := e.pool.Len(); n != 0 {
+		t.Errorf("invalid keys were stored: %d entries", n)
+	}
+	for _, k := range bad {
+		got := strings.Count(logs.String(), " key="+strconv.Quote(k.String())+" ")
+		if k.String() != "" && !strings.ContainsAny(k.String(), " =\"?") {
+			got += strings.Count(logs.String(), " key="+k.String()+" ") // slog quotes only when it must
+		}
+		if got != 1 {
+			t.Errorf("key %q warned %d times, want once:\n%s", k, got, logs.String())
+		}
+	}
+	// A flood of distinct bad keys is rate-limited, and the next warning
+	// says how many were left out.
+	logs.Reset()
+	for i := range 3 * invalidKeyWarnings {
+		e.Do(context.Background(), policy.Key{Namespace: "users", Name: "Get/" + strconv.Itoa(i)}, func(context.Context) error { return nil })
+	}
+	if got := strings.Count(logs.String(), "invalid policy key"); got != invalidKeyWarnings-len(bad) {
+		t.Errorf("%d warnings in a minute, want %d:\n%s", got, invalidKeyWarnings-len(bad), logs.String())
 	}
 }
 
@@ -330,13 +400,28 @@ func TestInvalidOptions(t *testing.T) {
 		"nil logger":     WithLogger(nil),
 		"bad default":    WithDefaultPolicy(policy.Policy{Timeout: -time.Second}),
 		"bad mode":       WithMissingBudget(FailureMode(9)),
+		"bad key mode":   WithInvalidKeys(InvalidKeyMode(9)),
+		"typed nil":      WithBudget("x", (*budget.Ratio)(nil)),
+		// Names follow policy.ValidateName, the rule of a policy document:
+		// a name no policy could hold is refused at start.
+		"space around": WithClassifier(" http", classify.Default),
+		"control char": WithBudget("db\twrites", budget.DefaultRetry(nil)),
+		"too long":     WithClassifier(strings.Repeat("x", 129), classify.Default),
 	} {
 		if _, err := New(o); !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("%s: New = %v, want ErrInvalidOption", name, err)
 		}
 	}
-	if _, err := New(WithClassifier("a", classify.Default), WithClassifier("a", classify.Default)); err == nil {
-		t.Error("duplicate classifier accepted")
+	if _, err := New(WithClassifier("a", classify.Default), WithClassifier("a", classify.Default)); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("duplicate classifier: %v", err)
+	}
+	if _, err := New(WithBudget("a", budget.DefaultRetry(nil)), WithBudget("a", budget.DefaultRetry(nil))); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("duplicate budget: %v", err)
+	}
+	// An inner space is a name a policy may hold, so it may be registered.
+	e := newEngine(t, WithClassifier("my http", classify.Default))
+	if e == nil {
+		t.Fatal("no engine")
 	}
 }
 

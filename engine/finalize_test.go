@@ -115,26 +115,30 @@ func TestObserverPanicPropagates(t *testing.T) {
 
 // TestHedgedClassifierPanicStopsTimer verifies a classifier panic on a hedged
 // primary (no observer: the fast path) stops the round's hedge timer, so no
-// hedge runs for a call that is over.
+// hedge runs for a call that is over: with the engine still open, the hedge
+// delay passes and the op is not called again.
 func TestHedgedClassifierPanicStopsTimer(t *testing.T) {
-	p := fixed(3, time.Millisecond)
-	p.Classifier = "bad"
-	p.Hedge.MaxHedges, p.Hedge.Delay = 1, 5*time.Millisecond
-	bad := classify.Func(func(context.Context, error) classify.Verdict { panic("classifier bug") })
-	e := newEngine(t, withPolicy(p), WithClassifier("bad", bad))
-	calls := 0
-	func() {
-		defer func() {
-			if r := recover(); r != "classifier bug" {
-				t.Errorf("recovered %v, want the classifier's panic", r)
-			}
+	synctest.Test(t, func(t *testing.T) {
+		p := fixed(3, time.Millisecond)
+		p.Classifier = "bad"
+		p.Hedge.MaxHedges, p.Hedge.Delay = 1, 5*time.Millisecond
+		bad := classify.Func(func(context.Context, error) classify.Verdict { panic("classifier bug") })
+		e := newEngine(t, withPolicy(p), WithClassifier("bad", bad))
+		var calls atomic.Int32
+		func() {
+			defer func() {
+				if r := recover(); r != "classifier bug" {
+					t.Errorf("recovered %v, want the classifier's panic", r)
+				}
+			}()
+			e.Do(context.Background(), key, func(context.Context) error { calls.Add(1); return nil })
 		}()
-		e.Do(context.Background(), key, func(context.Context) error { calls++; return nil })
-	}()
-	e.Close() // Shutdown runs a pending hedge timer at once: a live one would launch
-	if calls != 1 {
-		t.Fatalf("op ran %d times, want 1 (a hedge ran after the call ended)", calls)
-	}
+		time.Sleep(20 * time.Millisecond) // four hedge delays, on the bubble's clock
+		synctest.Wait()
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("op ran %d times, want 1 (a hedge ran after the call ended)", n)
+		}
+	})
 }
 
 // TestGoexitInLaterRoundRecordsIt verifies a Goexit in a retry is recorded

@@ -1,15 +1,12 @@
 package engine
 
 import (
-	"context"
 	"runtime/debug"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/regoresilience/rego/classify"
-	"github.com/regoresilience/rego/keyworker"
 	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
 	"github.com/regoresilience/rego/scheduler"
@@ -48,9 +45,9 @@ type group[T any] struct {
 	// round's first attempt index.
 	primary  attemptCtx
 	call     call[T]
-	s        *keyworker.Snapshot // and through it the key's worker (snapExt.w)
+	kp       *keyPolicy          // the key's resolved policy, and through it its worker
 	deadline time.Time           // the call's deadline; zero = none
-	timer    scheduler.Once      // the first hedge's timer (the group is its Task); the caller's alone
+	timer    scheduler.TimerNode // the first hedge's timer (the group is its Task); the caller's alone
 
 	hs atomic.Pointer[hedging[T]] // created when the round takes the slow path
 }
@@ -59,15 +56,14 @@ type group[T any] struct {
 // the slow path: it reads the clock whenever it needs a time (timed, ends),
 // and its attempts end themselves (own), as hedged attempts do.
 func (g *group[T]) callState() callState {
-	x := g.s.Ext.(*snapExt)
-	return callState{e: g.primary.eng, ctx: g.primary.parent, key: g.primary.info.Key, w: x.w, s: g.s,
-		x: x, p: &g.s.Policy, timed: true, ends: true, deadline: g.deadline, own: true}
+	return callState{e: g.primary.eng, ctx: g.primary.parent, key: g.primary.info.Key, kp: g.kp,
+		p: &g.kp.policy, timed: true, ends: true, deadline: g.deadline, own: true}
 }
 
 // first returns the attempt index of the round's primary.
 func (g *group[T]) first() int { return g.primary.info.Index }
 
-func (g *group[T]) maxHedges() int { return g.s.Policy.Hedge.MaxHedges }
+func (g *group[T]) maxHedges() int { return g.kp.policy.Hedge.MaxHedges }
 
 // Run fires the first hedge: the group is its timer's Task. It runs on the
 // wheel goroutine and only launches a goroutine.
@@ -133,7 +129,7 @@ type hedgeResult[T any] struct {
 	verdict    classify.Verdict
 	pan        *panicked
 	start, end time.Time
-	kick       bool // not an attempt: wakes the coordinator to look at the state again
+	recheck    bool // not an attempt: wakes the coordinator to look at the state again
 }
 
 // launch starts hedge k if it is still wanted. Any number of goroutines may ask
@@ -168,7 +164,7 @@ func (g *group[T]) launch(k int) {
 	if !granted {
 		hs.stopped, hs.denied = true, !over
 		hs.mu.Unlock()
-		hs.results <- hedgeResult[T]{kick: true} // at most once: stopped is now set
+		hs.results <- hedgeResult[T]{recheck: true} // at most once: stopped is now set
 		return
 	}
 	ad, _ := cs.attemptDeadline(now)
@@ -177,7 +173,7 @@ func (g *group[T]) launch(k int) {
 	hs.slots[k], hs.starts[k] = ac, now
 	hs.launched++
 	if k < g.maxHedges() {
-		hs.timers[k+1].h = cs.e.sched.ScheduleAt(now.Add(cs.s.HedgeDelay), &hs.timers[k+1])
+		hs.timers[k+1].h = cs.e.sched.ScheduleAt(now.Add(cs.kp.hedgeDelay()), &hs.timers[k+1])
 	}
 	hs.mu.Unlock()
 	go g.runHedge(k, ac, now)
@@ -188,14 +184,14 @@ func (g *group[T]) launch(k int) {
 // panics there is logged with its stack and counts as a refusal, so that it
 // neither kills the wheel nor hangs the round.
 func (g *group[T]) tryAcquireHedge(cs *callState) (ok bool) {
-	guardHedgeBudget(cs, "TryAcquire", func() { ok = cs.s.HedgeBudget.TryAcquire() })
+	guardHedgeBudget(cs, "TryAcquire", func() { ok = cs.kp.hedgeBudget.TryAcquire() })
 	return ok
 }
 
 // releaseHedge gives back a hedge permit (a hedge's, or one a launch found it
 // no longer needed); a budget that panics is logged, as in tryAcquireHedge.
 func (g *group[T]) releaseHedge(cs *callState) {
-	guardHedgeBudget(cs, "Release", cs.s.HedgeBudget.Release)
+	guardHedgeBudget(cs, "Release", cs.kp.hedgeBudget.Release)
 }
 
 // guardHedgeBudget runs f, a call into the hedge budget, and logs a panic
@@ -204,7 +200,7 @@ func guardHedgeBudget(cs *callState, method string, f func()) {
 	returned := false
 	defer func() {
 		if !returned {
-			cs.e.logger.Error("rego: the hedge budget panicked", "key", cs.key.String(), "budget", cs.x.hedgeName,
+			cs.e.logger.Error("rego: the hedge budget panicked", "key", cs.key.String(), "budget", cs.kp.hedgeName,
 				"method", method, "panic", recover(), "stack", string(debug.Stack()))
 		}
 	}()
@@ -249,7 +245,7 @@ func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 			"key", cs.key.String(), "attempt", g.first()+k, "panic", r.pan.value, "stack", string(r.pan.stack))
 	}
 	if r.pan == nil {
-		r.verdict = cs.x.classifier.Classify(cs.ctx, r.err)
+		r.verdict = cs.kp.classifier.Classify(cs.ctx, r.err)
 	}
 	if r.pan != nil || r.verdict.Outcome != classify.Retryable {
 		g.decide(k) // cancel the others now, so a primary stuck in op returns
@@ -291,199 +287,6 @@ func (g *group[T]) decide(k int) {
 func (hs *hedging[T]) stopTimersLocked(maxHedges int) {
 	for i := 2; i <= maxHedges; i++ {
 		hs.timers[i].h.Stop()
-	}
-}
-
-// runHedged runs one hedged round in the caller's goroutine. first is the index
-// of the round's primary attempt, start its start (zero when the call is not
-// timed), wait the backoff slept before it.
-func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start time.Time, wait time.Duration) round[T] {
-	ad, _ := cs.attemptDeadline(start)
-	g := &group[T]{
-		primary: attemptCtx{parent: cs.ctx, eng: cs.e, own: true,
-			info: observe.AttemptInfo{Key: cs.key, Index: first, Deadline: ad}},
-		call: *c, s: cs.s, deadline: cs.deadline,
-	}
-	// Coarse: a hedge may fire up to about two ticks after its delay (never
-	// before), and in exchange a busy engine arms it without a clock read or
-	// a pooled node.
-	cs.e.sched.ScheduleCoarseOnce(&g.timer, cs.s.HedgeDelay, g)
-
-	// Whatever takes the caller's goroutine out of the round other than a
-	// return (an op that calls runtime.Goexit, a budget or observer that
-	// panics) must leave nothing behind: no armed timer, no running hedge.
-	ended := false
-	defer func() {
-		if !ended {
-			g.timer.Stop()
-			g.decide(-1)
-		}
-	}()
-
-	r := hedgeResult[T]{k: 0, start: start}
-	r.v, r.err, r.pan = c.invokeSafe(&g.primary, &g.primary)
-	r.end = cs.end()
-	switch {
-	case r.pan != nil:
-	case rec.on(): // a classifier's panic is recorded like an op's
-		r.verdict, r.pan = classifyGuarded(cs.x.classifier, cs.ctx, r.err)
-	default: // nothing to record: a panic goes through the defer above
-		r.verdict = cs.x.classifier.Classify(cs.ctx, r.err)
-	}
-	settles := r.pan != nil || r.verdict.Outcome != classify.Retryable
-	var out round[T]
-	if g.timer.Stop() && settles {
-		// The primary settled before any hedge fired: the common, lock-free case.
-		out = g.single(cs, rec, &r, wait)
-	} else {
-		out = g.coordinate(cs, rec, r, wait)
-	}
-	ended = true
-	return out
-}
-
-// single records a round that ran only its primary.
-func (g *group[T]) single(cs *callState, rec *recorder, r *hedgeResult[T], wait time.Duration) round[T] {
-	g.record(cs, rec, r, wait)
-	return round[T]{v: r.v, err: r.err, verdict: r.verdict, pan: r.pan, started: 1}
-}
-
-// record accounts and records one finished attempt of the round.
-func (g *group[T]) record(cs *callState, rec *recorder, r *hedgeResult[T], wait time.Duration) {
-	idx := g.first() + r.k
-	ac := g.attempt(r.k)
-	lost := ac != nil && ac.lost()
-	if r.pan == nil && !lost {
-		cs.account(idx, r.k > 0, r.verdict, r.start, r.end)
-	}
-	if !rec.on() {
-		return
-	}
-	ar := observe.AttemptRecord{Index: idx, Hedge: r.k > 0, Start: r.start, End: r.end, Err: r.err,
-		Outcome: r.verdict.Outcome, Reason: r.verdict.Reason, Canceled: lost}
-	if r.k == 0 {
-		ar.Backoff = wait
-	}
-	switch {
-	case r.pan != nil:
-		ar.Outcome, ar.Reason = classify.Abort, "panic"
-	case lost:
-		ar.Outcome, ar.Reason = classify.Abort, ReasonHedgeLost
-	}
-	rec.attempt(ar)
-}
-
-// coordinate runs the slow path in the caller's goroutine after the primary
-// returned: it processes results in arrival order until one settles the round,
-// every attempt failed, or the caller gives up. Losers are not waited for.
-func (g *group[T]) coordinate(cs *callState, rec *recorder, first hedgeResult[T], wait time.Duration) round[T] {
-	var (
-		out      round[T]
-		seen     [1 + policy.MaxHedgesLimit]bool
-		fired    = 1 // hedges whose hedge_fired event is recorded, primary included
-		reported int
-	)
-	hs := g.state()
-	note := func() (launched int, stopped, denied bool, ch chan hedgeResult[T]) {
-		hs.mu.Lock()
-		launched, stopped, denied, ch = hs.launched, hs.stopped, hs.denied, hs.results
-		hs.denied = false
-		starts := hs.starts
-		hs.mu.Unlock()
-		for ; fired < launched; fired++ {
-			rec.event(observe.Event{Kind: observe.EventHedgeFired, At: starts[fired], Attempt: g.first() + fired})
-		}
-		if denied {
-			rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: cs.now(), Attempt: g.first() + launched,
-				Name: cs.x.hedgeName, Detail: "hedge refused"})
-		}
-		return launched, stopped, denied, ch
-	}
-	process := func(r hedgeResult[T]) bool {
-		seen[r.k] = true
-		reported++
-		note()
-		g.record(cs, rec, &r, wait)
-		out.v, out.err, out.verdict, out.pan = r.v, r.err, r.verdict, r.pan
-		if ac := g.attempt(r.k); r.pan == nil && ac != nil && ac.lost() {
-			// rego cancelled this attempt because another one settled the
-			// round; whatever it returned (typically its cancellation, which a
-			// classifier may call an Abort) must not decide. The deciding
-			// attempt's goroutine sends its result after deciding: wait for it.
-			return false
-		}
-		if r.pan != nil || r.verdict.Outcome != classify.Retryable {
-			g.decide(r.k)
-			return true
-		}
-		if r.k == 0 {
-			// A retryable failure fires the next hedge at once. A hedge's own
-			// goroutine already did that for its failure: one failure, one hedge.
-			g.launchNext()
-		}
-		return false
-	}
-	finish := func() round[T] {
-		note() // hedges launched while we waited get their hedge_fired event
-		hs.mu.Lock()
-		hs.stopped = true
-		hs.stopTimersLocked(g.maxHedges())
-		launched := hs.launched
-		starts, slots := hs.starts, hs.slots
-		hs.mu.Unlock()
-		out.started = launched
-		// An attempt that returned on its own before the round was decided
-		// keeps its own result: its goroutine is only classifying it, so wait
-		// for it. Only the attempts rego cancelled are recorded as lost.
-		for k := 1; k < launched; k++ {
-			for !seen[k] && !slots[k].lost() {
-				if r := <-hs.results; !r.kick {
-					seen[r.k] = true
-					g.record(cs, rec, &r, wait)
-				}
-			}
-		}
-		now := cs.now()
-		for k := 1; k < launched; k++ { // the primary's result is always seen: it came first
-			if !seen[k] && rec.on() {
-				rec.attempt(observe.AttemptRecord{Index: g.first() + k, Hedge: k > 0, Start: starts[k], End: now,
-					Err: context.Canceled, Outcome: classify.Abort, Reason: ReasonHedgeLost, Canceled: true})
-			}
-		}
-		if rec.on() {
-			// Observers saw the round's attempts as they ended; the timeline
-			// keeps them in start order.
-			round := rec.tl.Attempts[len(rec.tl.Attempts)-launched:]
-			sort.SliceStable(round, func(i, j int) bool { return round[i].Index < round[j].Index })
-		}
-		return out
-	}
-
-	if process(first) {
-		return finish()
-	}
-	for {
-		launched, stopped, _, ch := note()
-		if reported == launched && (stopped || launched > g.maxHedges()) {
-			return finish() // every attempt failed and no hedge is left to fire
-		}
-		select {
-		case r := <-ch:
-			if r.kick {
-				continue
-			}
-			if process(r) {
-				return finish()
-			}
-		case <-cs.ctx.Done():
-			g.decide(-1)
-			out.verdict = classify.Verdict{Outcome: classify.Abort, Reason: classify.ReasonCanceled}
-			return finish()
-		case <-cs.e.done:
-			g.decide(-1)
-			out.verdict = classify.Verdict{Outcome: classify.Abort, Reason: "closed"}
-			return finish()
-		}
 	}
 }
 

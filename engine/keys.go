@@ -1,112 +1,158 @@
 package engine
 
 import (
+	"time"
+
 	"github.com/regoresilience/rego/budget"
 	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/controlplane"
 	"github.com/regoresilience/rego/hedge"
-	"github.com/regoresilience/rego/keyworker"
+	"github.com/regoresilience/rego/internal/keyworker"
 	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
 )
 
-// snapExt is the engine's part of a key's snapshot (keyworker.Snapshot.Ext):
-// what it derived from the policy besides what the worker needs. Immutable.
-type snapExt struct {
-	w          *keyworker.Worker // the worker the snapshot is published on
-	source     string            // the provider's source, or "default"
+// keyWorker is a key's actor, holding the engine's keyPolicy as its snapshot.
+type keyWorker = keyworker.Worker[keyPolicy]
+
+// keyPolicy is what the engine resolved for one key from one provider
+// snapshot: the effective policy and every handle a call needs, built once
+// so that a call only reads it. It is published on the key's worker and
+// replaced, never modified, when the provider publishes a new policy
+// version.
+type keyPolicy struct {
+	// from is the provider snapshot this was resolved from: a call compares
+	// it, by pointer, with the provider's current one.
+	from    *controlplane.Snapshot
+	worker  *keyWorker    // the worker this is published on
+	version uint64        // from.Version; 0 without a provider snapshot
+	policy  policy.Policy // normalized
+	pattern string        // the policy pattern that matched; "" = default
+	origin  string        // the provider's source, or "default"
+
 	classifier classify.Classifier
-	admitter   budget.Admitter // non-nil when the retry budget also gates first attempts
-	samples    bool            // the key's worker learns from latency samples
+	// retryBudget and hedgeBudget gate retries and hedges. Never nil: an
+	// unlimited budget stands in when budgets are disabled.
+	retryBudget, hedgeBudget budget.Budget
+	retryName, hedgeName     string          // for budget-denied events
+	admitter                 budget.Admitter // non-nil when the retry budget also gates first attempts
 	// recordHedge: attempts are recorded into the hedge budget too. Not when
 	// the policy does not hedge, nor when the hedge budget shares the retry
 	// budget's deposits (a key's default pair): that would count them twice.
 	recordHedge bool
-	retryName   string // for budget-denied events
-	hedgeName   string
-	fallbacks   []observe.Event // recorded on every call's timeline (At is filled in per call)
+
+	// delay is the fixed hedge delay, or the latency-aware trigger's
+	// fallback until the worker has learned a delay.
+	delay time.Duration
+	// learns: the trigger is latency-aware (percentile); the worker
+	// learns its delay from the latencies the calls post.
+	learns     bool
+	percentile hedge.Percentile
+
+	fallbacks []observe.Event // recorded on every call's timeline (At is filled in per call)
 }
 
-// snapshot returns the key's worker and its snapshot for the provider's current
-// policies. The hit path is one lock-free map load, one atomic load of the
-// provider's snapshot and one of the worker's.
-func (e *Engine) snapshot(key policy.Key) (*keyworker.Worker, *keyworker.Snapshot) {
+// hedgeDelay returns the delay after which a round's first hedge fires.
+func (kp *keyPolicy) hedgeDelay() time.Duration {
+	if kp.learns {
+		if d, ok := kp.worker.LearnedDelay(kp.percentile); ok {
+			return d
+		}
+	}
+	return kp.delay
+}
+
+// keyPolicy returns the key's resolved policy for the provider's current
+// policies. The hit path is a cache hit (or one lock-free map load), one
+// atomic load of the provider's snapshot and one of the worker's. A key
+// that fails Key.Validate is refused with its *policy.KeyError, unless the
+// engine routes such keys to the overflow worker (InvalidKeyOverflow).
+func (e *Engine) keyPolicy(key policy.Key) (*keyPolicy, error) {
 	src := e.provider.Current()
-	w, overflow := e.workerFor(key)
-	if s := w.Snapshot(); s != nil && s.Source == src {
-		return w, s
+	w, overflow, err := e.workerFor(key)
+	if err != nil {
+		return nil, err
 	}
-	// Racing resolvers compute equivalent snapshots; Publish keeps the last.
-	s := e.resolve(w, overflow, src)
-	w.Publish(s)
-	return w, s
+	if kp := w.Snapshot(); kp != nil && kp.from == src {
+		return kp, nil
+	}
+	// Racing resolvers compute equivalent policies; the last Publish stays.
+	kp := e.resolve(w, overflow, src)
+	w.Publish(kp)
+	if kp.learns {
+		w.Track(kp.percentile)
+	}
+	return kp, nil
 }
 
-func (e *Engine) workerFor(key policy.Key) (*keyworker.Worker, bool) {
+func (e *Engine) workerFor(key policy.Key) (*keyWorker, bool, error) {
 	if w, ok := e.pool.Lookup(key); ok {
-		return w, false
+		return w, false, nil
 	}
-	// First use of the key (or first since its eviction): check it once.
+	// First use of the key (or first since its eviction), or a key that
+	// never gets a worker: check it.
 	if err := key.Validate(); err != nil {
-		// Keys that fail validation get no worker of their own.
-		e.warnOnce("rego: invalid policy key; it shares the overflow worker and the default policy", "key", key.String(), "err", err)
-		return e.pool.Overflow(), true
+		if e.invalidKeys != InvalidKeyOverflow {
+			return nil, false, err
+		}
+		e.warnInvalidKey(key, err)
+		return e.pool.Overflow(), true, nil
 	}
-	return e.pool.Get(key)
+	w, overflow := e.pool.Get(key)
+	return w, overflow, nil
 }
 
-func (e *Engine) resolve(w *keyworker.Worker, overflow bool, src *controlplane.Snapshot) *keyworker.Snapshot {
-	s := &keyworker.Snapshot{Source: src, Policy: e.defaults}
-	x := &snapExt{w: w, source: "default", classifier: classify.Default}
-	s.Ext = x
+func (e *Engine) resolve(w *keyWorker, overflow bool, src *controlplane.Snapshot) *keyPolicy {
+	kp := &keyPolicy{from: src, worker: w, policy: e.defaults, origin: "default", classifier: classify.Default}
 	if src != nil {
-		s.Version = src.Version
+		kp.version = src.Version
 		if overflow {
-			x.fallbacks = append(x.fallbacks, fallback("key", "invalid key or too many keys: overflow worker, default policy"))
+			kp.fallbacks = append(kp.fallbacks, fallback("key", "invalid key or too many keys: overflow worker, default policy"))
 		} else if p, pattern, ok := src.Set.Resolve(w.Key()); ok {
-			s.Policy, s.Pattern, x.source = p, pattern, string(src.Source)
+			kp.policy, kp.pattern, kp.origin = p, pattern, string(src.Source)
 		}
 		if src.Source == controlplane.SourceFallback {
-			x.fallbacks = append(x.fallbacks, fallback("policy", "provider has no policy in force: default policy"))
+			kp.fallbacks = append(kp.fallbacks, fallback("policy", "provider has no policy in force: default policy"))
 		}
 	}
-	p := &s.Policy
+	p := &kp.policy
 	if name := p.Classifier; name != "" {
-		if c, ok := e.classifiers.Lookup(name); ok {
-			x.classifier = c
+		if c, ok := e.classifiers[name]; ok {
+			kp.classifier = c
 		} else {
 			e.warnOnce("rego: policy names an unregistered classifier; using the default classifier", "classifier", name)
-			x.fallbacks = append(x.fallbacks, fallback("classifier", "classifier "+name+" not registered: default classifier"))
+			kp.fallbacks = append(kp.fallbacks, fallback("classifier", "classifier "+name+" not registered: default classifier"))
 		}
 	}
-	s.RetryBudget, x.retryName = e.budgetFor(p.RetryBudget, w.Retry, "retry", x)
-	s.HedgeBudget, x.hedgeName = e.budgetFor(p.HedgeBudget, w.Hedge, "hedge", x)
-	if a, ok := s.RetryBudget.(budget.Admitter); ok && p.RetryBudget != "" {
-		x.admitter = a
+	ownRetry, ownHedge := w.Budgets()
+	kp.retryBudget, kp.retryName = e.budgetFor(p.RetryBudget, ownRetry, "retry", kp)
+	kp.hedgeBudget, kp.hedgeName = e.budgetFor(p.HedgeBudget, ownHedge, "hedge", kp)
+	if a, ok := kp.retryBudget.(budget.Admitter); ok && p.RetryBudget != "" {
+		kp.admitter = a
 	}
-	x.recordHedge = p.Hedge.MaxHedges > 0 && !budget.SharesDeposits(s.RetryBudget, s.HedgeBudget)
+	kp.recordHedge = p.Hedge.MaxHedges > 0 && !budget.SharesDeposits(kp.retryBudget, kp.hedgeBudget)
 	if p.Hedge.MaxHedges > 0 {
-		s.Trigger = hedge.TriggerFor(p.Hedge)
-		s.HedgeDelay = s.Trigger.Delay(nil, e.clock.Now())
-		_, x.samples = s.Trigger.(hedge.Percentile)
+		trigger := hedge.TriggerFor(p.Hedge)
+		kp.delay = trigger.Delay(nil, e.clock.Now())
+		kp.percentile, kp.learns = trigger.(hedge.Percentile)
 	}
-	return s
+	return kp
 }
 
 // budgetFor resolves a policy's budget name: a registered shared budget, else
 // (empty name) the key's own default, else the configured failure mode.
-func (e *Engine) budgetFor(name string, own budget.Budget, kind string, x *snapExt) (budget.Budget, string) {
+func (e *Engine) budgetFor(name string, own budget.Budget, kind string, kp *keyPolicy) (budget.Budget, string) {
 	if name == "" {
 		if own == nil {
 			return unlimited{}, "none"
 		}
 		return own, "key-default-" + kind
 	}
-	if b, ok := e.budgets.Lookup(name); ok {
+	if b, ok := e.budgets[name]; ok {
 		return b, name
 	}
 	e.warnOnce("rego: policy names an unregistered budget", "budget", name, "mode", e.missing.String())
-	x.fallbacks = append(x.fallbacks, fallback("budget", kind+" budget "+name+" not registered: "+e.missing.String()))
+	kp.fallbacks = append(kp.fallbacks, fallback("budget", kind+" budget "+name+" not registered: "+e.missing.String()))
 	if e.missing == FailClosed {
 		return denyAll{}, name
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/regoresilience/rego/budget"
@@ -28,6 +29,7 @@ type config struct {
 	tick          time.Duration
 	logger        *slog.Logger
 	missingBudget FailureMode
+	invalidKeys   InvalidKeyMode
 	random        func() uint64
 	maxKeys       int
 	idleTimeout   time.Duration
@@ -86,11 +88,15 @@ func WithObserver(o observe.Observer) Option {
 }
 
 // WithClassifier registers a classifier under name, for policies that name it in
-// their Classifier field.
+// their Classifier field. The name follows policy.ValidateName (the rule a
+// policy document's names follow) and may be given once.
 func WithClassifier(name string, cl classify.Classifier) Option {
 	return func(c *config) error {
-		if name == "" || cl == nil {
-			return invalid("classifier needs a name and a non-nil classifier (got %q)", name)
+		if err := policy.ValidateName(name); err != nil {
+			return invalid("classifier: %w", err)
+		}
+		if isNilValue(cl) {
+			return invalid("classifier %q is nil", name)
 		}
 		c.classifiers = append(c.classifiers, namedClassifier{name, cl})
 		return nil
@@ -98,11 +104,15 @@ func WithClassifier(name string, cl classify.Classifier) Option {
 }
 
 // WithBudget registers a shared budget under name, for policies that name it in
-// their RetryBudget or HedgeBudget field.
+// their RetryBudget or HedgeBudget field. The name follows
+// policy.ValidateName and may be given once.
 func WithBudget(name string, b budget.Budget) Option {
 	return func(c *config) error {
-		if name == "" || b == nil {
-			return invalid("budget needs a name and a non-nil budget (got %q)", name)
+		if err := policy.ValidateName(name); err != nil {
+			return invalid("budget: %w", err)
+		}
+		if isNilValue(b) {
+			return invalid("budget %q is nil", name)
 		}
 		c.budgets = append(c.budgets, namedBudget{name, b})
 		return nil
@@ -135,7 +145,7 @@ func WithClock(clk scheduler.Clock) Option {
 
 // WithSchedulerTick sets the timer wheel's tick (default 1ms): timers fire at most
 // about one tick late, never early, except a round's first hedge trigger, a
-// coarse timer (scheduler.ScheduleCoarse) that may fire about two ticks late.
+// coarse timer (scheduler.ScheduleCoarseNode) that may fire about two ticks late.
 func WithSchedulerTick(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 || d > time.Second {
@@ -146,8 +156,9 @@ func WithSchedulerTick(d time.Duration) Option {
 	}
 }
 
-// WithLogger sets where the engine reports one-off warnings (a missing classifier,
-// too many keys). Default: slog.Default().
+// WithLogger sets where the engine reports its warnings (a missing classifier,
+// too many keys, invalid keys under InvalidKeyOverflow). Default:
+// slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -181,7 +192,8 @@ func (m FailureMode) String() string {
 // WithMaxKeys caps how many distinct keys get their own worker, budgets and
 // latency tracker (default 10,000). Past it, new keys share one overflow worker
 // running the default policy; a warning is logged once and each such call
-// records a fallback event.
+// records a fallback event. (Keys that fail Key.Validate are a different
+// case: see WithInvalidKeys.)
 func WithMaxKeys(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -215,4 +227,54 @@ func WithKeyBudgets(retry, hedge func() budget.Budget) Option {
 		c.retryBudget, c.hedgeBudget = retry, hedge
 		return nil
 	}
+}
+
+// InvalidKeyMode says what a call does when its key fails policy.Key.Validate
+// (a typo, a key carrying request data): see WithInvalidKeys.
+type InvalidKeyMode uint8
+
+const (
+	// InvalidKeyReject, the default, fails such a call at once, before op
+	// runs, with the *policy.KeyError (errors.Is(err, policy.ErrInvalidKey)),
+	// which names the key and the rule it broke. A typo in a key then shows
+	// up on its first call instead of silently running the default policy.
+	InvalidKeyReject InvalidKeyMode = iota
+	// InvalidKeyOverflow runs such a call under the default policy on the
+	// shared overflow worker (the one WithMaxKeys sends keys past the cap
+	// to), with a fallback event on its timeline. Each distinct invalid key
+	// is logged at Warn level, at most invalidKeyWarnings a minute.
+	InvalidKeyOverflow
+)
+
+// String returns "reject" or "overflow".
+func (m InvalidKeyMode) String() string {
+	if m == InvalidKeyOverflow {
+		return "overflow"
+	}
+	return "reject"
+}
+
+// WithInvalidKeys sets what a call whose key fails policy.Key.Validate does
+// (default InvalidKeyReject: it fails fast without running op).
+func WithInvalidKeys(m InvalidKeyMode) Option {
+	return func(c *config) error {
+		if m != InvalidKeyReject && m != InvalidKeyOverflow {
+			return invalid("invalid key mode %d", m)
+		}
+		c.invalidKeys = m
+		return nil
+	}
+}
+
+// isNilValue reports whether v is nil or a typed nil pointer, func or map in
+// an interface (a nil *Ratio given as a Budget).
+func isNilValue(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/regoresilience/rego/internal/attemptkey"
 	"github.com/regoresilience/rego/policy"
 )
 
@@ -17,20 +18,11 @@ type AttemptInfo struct {
 	Deadline time.Time  // this attempt's deadline (zero = none)
 }
 
-// AttemptInfoKey is the context key under which the engine stores the
-// current attempt. The stored value is a *AttemptInfo (a pointer boxes into
-// an interface without allocating, so an executor can embed the AttemptInfo
-// in its own per-attempt context and answer Value(AttemptInfoKey{}) with a
-// pointer to it), or an [AttemptSource] that computes it, which lets a
-// context that already holds the parts (the key, its parent's deadline)
-// stay smaller. Readers should use [AttemptFromContext], which accepts both,
-// and an AttemptInfo stored by value.
-type AttemptInfoKey struct{}
-
-// AttemptSource is a value stored under [AttemptInfoKey] that computes the
-// attempt when asked. rego's first attempts use it: their context is then
-// 48 bytes instead of 128, on the path nearly every call takes.
-type AttemptSource interface {
+// attemptSource is an attempt stored in a context (under attemptkey.Key)
+// that computes its AttemptInfo when asked. rego's first attempts use it:
+// their context is then 48 bytes instead of 128, on the path nearly every
+// call takes.
+type attemptSource interface {
 	AttemptInfo() AttemptInfo
 }
 
@@ -41,13 +33,13 @@ func AttemptFromContext(ctx context.Context) (AttemptInfo, bool) {
 	if ctx == nil {
 		return AttemptInfo{}, false
 	}
-	v := ctx.Value(AttemptInfoKey{})
+	v := ctx.Value(attemptkey.Key{})
 	switch v := v.(type) {
 	case *AttemptInfo:
 		if v != nil {
 			return *v, true
 		}
-	case AttemptSource:
+	case attemptSource:
 		return v.AttemptInfo(), true
 	case AttemptInfo:
 		return v, true
@@ -62,5 +54,5 @@ func ContextWithAttempt(ctx context.Context, info AttemptInfo) context.Context {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return context.WithValue(ctx, AttemptInfoKey{}, &info)
+	return context.WithValue(ctx, attemptkey.Key{}, &info)
 }

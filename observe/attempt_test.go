@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regoresilience/rego/internal/attemptkey"
 	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
 )
@@ -18,13 +19,13 @@ type attemptCtx struct {
 }
 
 func (c *attemptCtx) Value(key any) any {
-	if key == (observe.AttemptInfoKey{}) {
+	if key == (attemptkey.Key{}) {
 		return &c.info
 	}
 	return c.Context.Value(key)
 }
 
-// sourceCtx carries the attempt as an AttemptSource: it computes the info
+// sourceCtx carries the attempt as a value with an AttemptInfo method: it computes the info
 // from what it holds.
 type sourceCtx struct {
 	context.Context
@@ -32,7 +33,7 @@ type sourceCtx struct {
 }
 
 func (c *sourceCtx) Value(key any) any {
-	if key == (observe.AttemptInfoKey{}) {
+	if key == (attemptkey.Key{}) {
 		return c
 	}
 	return c.Context.Value(key)
@@ -67,11 +68,11 @@ func TestAttemptFromContext(t *testing.T) {
 		{"nil", nil, false},
 		{"absent", bg, false},
 		{"other_key", context.WithValue(bg, other{}, &info), false},
-		{"nil_pointer", context.WithValue(bg, observe.AttemptInfoKey{}, (*observe.AttemptInfo)(nil)), false},
-		{"wrong_type", context.WithValue(bg, observe.AttemptInfoKey{}, "x"), false},
+		{"nil_pointer", context.WithValue(bg, attemptkey.Key{}, (*observe.AttemptInfo)(nil)), false},
+		{"wrong_type", context.WithValue(bg, attemptkey.Key{}, "x"), false},
 		{"ContextWithAttempt", observe.ContextWithAttempt(bg, info), true},
 		{"ContextWithAttempt_nil_parent", observe.ContextWithAttempt(nil, info), true}, //nolint:staticcheck // nil is handled on purpose
-		{"by_value", context.WithValue(bg, observe.AttemptInfoKey{}, info), true},
+		{"by_value", context.WithValue(bg, attemptkey.Key{}, info), true},
 		{"executor_ctx", &attemptCtx{Context: bg, info: info}, true},
 		{"attempt_source", newSourceCtx(t), true},
 		{"below_other_values", context.WithValue(context.WithValue(&attemptCtx{Context: bg, info: info}, other{}, 1), other{}, 2), true},

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -137,4 +138,20 @@ func registryNameProblem(s string) string {
 		}
 	}
 	return ""
+}
+
+// ValidateName checks a classifier or budget name as registered in code
+// (engine.WithClassifier, engine.WithBudget): non-empty, and following the
+// rule a policy document's classifier, retry_budget and hedge_budget names
+// follow, so that every registered name can be named by a policy. The error
+// wraps ErrInvalidPolicy.
+func ValidateName(name string) error {
+	msg := registryNameProblem(name)
+	if name == "" {
+		msg = "must not be empty"
+	}
+	if msg != "" {
+		return fmt.Errorf("%w: name %q %s", ErrInvalidPolicy, name, msg)
+	}
+	return nil
 }

@@ -98,10 +98,10 @@ var (
 		{"wheel-coarse", true, func(s *scheduler.Scheduler) { s.ScheduleCoarse(benchDelay, benchTask).Stop() }},
 		{"wheel-once", false, func(s *scheduler.Scheduler) {
 			// A struct the caller allocates anyway (rego's hedged round),
-			// with the Once embedded: the allocation is counted here, as
+			// with the TimerNode embedded: the allocation is counted here, as
 			// the runtime's is.
 			o := new(onceTask)
-			s.ScheduleCoarseOnce(&o.once, benchDelay, o)
+			s.ScheduleCoarseNode(&o.once, benchDelay, o)
 			o.once.Stop()
 		}},
 		{"runtime", true, func(*scheduler.Scheduler) { time.AfterFunc(benchDelay, nop).Stop() }},
@@ -110,7 +110,7 @@ var (
 
 // onceTask is a Task with its timer embedded, as rego's hedged round is.
 type onceTask struct {
-	once scheduler.Once
+	once scheduler.TimerNode
 	_    [2]uint64
 }
 

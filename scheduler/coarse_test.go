@@ -11,7 +11,7 @@ import (
 	"github.com/regoresilience/rego/scheduler"
 )
 
-// TestSynctestCoarse verifies ScheduleCoarse and ScheduleCoarseOnce in a
+// TestSynctestCoarse verifies ScheduleCoarse and ScheduleCoarseNode in a
 // testing/synctest bubble, where time moves only when every goroutine is
 // blocked: a coarse task never runs before its delay has elapsed and at
 // most one tick after Schedule would have run it; stopped tasks never run;
@@ -25,7 +25,7 @@ func TestSynctestCoarse(t *testing.T) {
 		rng := rand.New(rand.NewPCG(3, 4))
 		type entry struct {
 			task    *timeTask
-			once    *scheduler.Once
+			once    *scheduler.TimerNode
 			h       scheduler.Handle
 			at      time.Duration // when it was scheduled
 			d       time.Duration
@@ -42,8 +42,8 @@ func TestSynctestCoarse(t *testing.T) {
 			e := &entry{task: &timeTask{now: time.Now}, at: time.Since(start)}
 			e.d = min(randDelay(rng, tick), time.Hour)
 			if rng.IntN(2) == 0 {
-				e.once = new(scheduler.Once)
-				e.h = s.ScheduleCoarseOnce(e.once, e.d, e.task)
+				e.once = new(scheduler.TimerNode)
+				e.h = s.ScheduleCoarseNode(e.once, e.d, e.task)
 			} else {
 				e.h = s.ScheduleCoarse(e.d, e.task)
 			}
@@ -82,37 +82,37 @@ func TestSynctestCoarse(t *testing.T) {
 	})
 }
 
-// TestOnce verifies a Once's life: Stop before scheduling reports false, a
-// second ScheduleCoarseOnce panics, Stop works through the Once and the
-// Handle alike, the wheel never hands a Once's node to the pools, and a
-// closed Scheduler leaves the Once unscheduled.
-func TestOnce(t *testing.T) {
+// TestTimerNode verifies a TimerNode's life: Stop before scheduling reports false, a
+// second ScheduleCoarseNode panics, Stop works through the TimerNode and the
+// Handle alike, the wheel never hands a TimerNode's node to the pools, and a
+// closed Scheduler leaves the TimerNode unscheduled.
+func TestTimerNode(t *testing.T) {
 	s, clk := newRunning(t)
-	var o scheduler.Once
+	var o scheduler.TimerNode
 	if o.Stop() {
-		t.Fatal("Stop of an unscheduled Once reported true")
+		t.Fatal("Stop of an unscheduled TimerNode reported true")
 	}
 	ran := make(chanTask)
-	h := s.ScheduleCoarseOnce(&o, 5*time.Millisecond, ran)
+	h := s.ScheduleCoarseNode(&o, 5*time.Millisecond, ran)
 	func() {
 		defer func() {
 			if recover() == nil {
-				t.Error("scheduling a Once twice did not panic")
+				t.Error("scheduling a TimerNode twice did not panic")
 			}
 		}()
-		s.ScheduleCoarseOnce(&o, time.Millisecond, &countTask{})
+		s.ScheduleCoarseNode(&o, time.Millisecond, &countTask{})
 	}()
 	clk.Advance(5 * time.Millisecond)
-	wait(t, ran, "the Once's task")
+	wait(t, ran, "the TimerNode's task")
 	if h.Stop() || o.Stop() {
 		t.Fatal("Stop after the run reported true")
 	}
 
-	var stopped scheduler.Once
+	var stopped scheduler.TimerNode
 	c := &countTask{}
-	hs := s.ScheduleCoarseOnce(&stopped, time.Millisecond, c)
+	hs := s.ScheduleCoarseNode(&stopped, time.Millisecond, c)
 	if !stopped.Stop() || hs.Stop() {
-		t.Fatal("Stop through the Once, then through its Handle: want true, false")
+		t.Fatal("Stop through the TimerNode, then through its Handle: want true, false")
 	}
 	// Pooled nodes scheduled after the wheel has been through the Onces
 	// never share their memory.
@@ -123,28 +123,28 @@ func TestOnce(t *testing.T) {
 	wait(t, done, "a pooled task")
 	for range 200 {
 		if h2 := s.Schedule(time.Hour, c); scheduler.SameNode(h2, h) || scheduler.SameNode(h2, hs) {
-			t.Fatal("a Once's node went to the pools")
+			t.Fatal("a TimerNode's node went to the pools")
 		}
 	}
 	if c.runs.Load() != 0 {
-		t.Fatal("a stopped Once ran")
+		t.Fatal("a stopped TimerNode ran")
 	}
 
 	s.Close()
-	var late scheduler.Once
-	if h := s.ScheduleCoarseOnce(&late, time.Millisecond, c); h != (scheduler.Handle{}) {
-		t.Fatal("ScheduleCoarseOnce after Close returned a Handle")
+	var late scheduler.TimerNode
+	if h := s.ScheduleCoarseNode(&late, time.Millisecond, c); h != (scheduler.Handle{}) {
+		t.Fatal("ScheduleCoarseNode after Close returned a Handle")
 	}
 	if _, err := s.TryScheduleCoarse(time.Millisecond, c); err != scheduler.ErrClosed {
 		t.Fatalf("TryScheduleCoarse after Close: %v", err)
 	}
 	s2, _ := newRunning(t)
-	s2.ScheduleCoarseOnce(&late, time.Hour, c) // still unscheduled: no panic
+	s2.ScheduleCoarseNode(&late, time.Hour, c) // still unscheduled: no panic
 	late.Stop()
 }
 
 // TestStressCoarseNeverEarly verifies, with the real clock and goroutines
-// scheduling coarse tasks (pooled and Once) while the wheel polls, wakes and
+// scheduling coarse tasks (pooled and TimerNode) while the wheel polls, wakes and
 // goes idle, that every task runs exactly once unless stopped, and never
 // before its delay has elapsed. Run it with -race.
 func TestStressCoarseNeverEarly(t *testing.T) {
@@ -185,7 +185,7 @@ func TestStressCoarseNeverEarly(t *testing.T) {
 				})
 				var h scheduler.Handle
 				if i%2 == 0 {
-					h = s.ScheduleCoarseOnce(new(scheduler.Once), d, task)
+					h = s.ScheduleCoarseNode(new(scheduler.TimerNode), d, task)
 				} else {
 					h = s.ScheduleCoarse(d, task)
 				}

@@ -87,7 +87,7 @@
 //
 // # Coarse timers
 //
-// Reading the clock is most of what Schedule costs. ScheduleCoarse skips it
+// Reading the clock is most of what Schedule costs. ScheduleCoarseNode skips it
 // while the Scheduler is busy: the wheel goroutine then polls (it wakes at
 // every tick, and says so in an atomic flag), and a call site pushes a
 // relative node that carries its delay. The wheel counts the delay from a
@@ -95,14 +95,14 @@
 // one tick after the call, so a coarse task never runs early and runs at
 // most about two ticks late. The wheel polls only while coarse nodes
 // arrive, and stops a tick after the last one. When it does not poll,
-// ScheduleCoarse is Schedule. If the wheel stops polling while a call site
+// it computes the deadline as Schedule does. If the wheel stops polling while a call site
 // pushes, the call site sees it (the wheel stores the flag, then reads the
 // mailbox; the call site pushes, then reads the flag) and wakes it.
 //
-// ScheduleCoarseOnce also skips the pools: its node is a Once that the
+// ScheduleCoarseNode also skips the pools: its node is a TimerNode that the
 // caller embeds in a struct it allocates anyway, fresh in the caller's
 // cache, where a pooled node was last written by the wheel goroutine. The
-// wheel never recycles a Once. rego arms the first hedge trigger of every
+// wheel never recycles a TimerNode. rego arms the first hedge trigger of every
 // hedged round this way.
 //
 // Tasks run one at a time on the wheel goroutine: they must be short and

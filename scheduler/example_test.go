@@ -68,9 +68,9 @@ func ExampleFakeClock() {
 }
 
 // request is what a caller allocates per request anyway; embedding the
-// Once in it makes arming its timer allocation- and pool-free.
+// TimerNode in it makes arming its timer allocation- and pool-free.
 type request struct {
-	timer  scheduler.Once
+	timer  scheduler.TimerNode
 	hedged chan struct{}
 }
 
@@ -78,7 +78,7 @@ func (r *request) Run() { close(r.hedged) } // the hedge trigger fired
 
 // Arm a coarse timer on a node the caller owns, and stop it when the work
 // finishes first.
-func ExampleScheduler_ScheduleCoarseOnce() {
+func ExampleScheduler_ScheduleCoarseNode() {
 	s, err := scheduler.New()
 	if err != nil {
 		panic(err)
@@ -86,7 +86,7 @@ func ExampleScheduler_ScheduleCoarseOnce() {
 	defer s.Close()
 
 	r := &request{hedged: make(chan struct{})}
-	s.ScheduleCoarseOnce(&r.timer, 80*time.Millisecond, r)
+	s.ScheduleCoarseNode(&r.timer, 80*time.Millisecond, r)
 	// ... the request answers within its 80ms ...
 	fmt.Println("stopped before it fired:", r.timer.Stop())
 	// Output: stopped before it fired: true

@@ -1,6 +1,9 @@
 package scheduler
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // White-box hooks for the tests. None of this is compiled into the package.
 
@@ -73,8 +76,8 @@ func (s *Scheduler) CheckWheel() error {
 // SameNode reports whether two handles were issued for the same pooled node.
 func SameNode(a, b Handle) bool { return a.n != nil && a.n == b.n }
 
-// Ghost returns the deadline kept for nodes discarded from the mailbox.
-func (s *Scheduler) Ghost() int64 { return s.w.ghost }
+// StoppedDue returns the deadline kept for nodes discarded from the mailbox.
+func (s *Scheduler) StoppedDue() int64 { return s.w.stoppedDue }
 
 // PushReused schedules t at tick due on the node the wheel recycled last
 // (the head of its free chain), as getNode does when handed that chain.
@@ -93,3 +96,20 @@ func (s *Scheduler) SetBeforePublish(f func()) { s.beforePublish = f }
 
 // Polling reports whether the wheel says it polls (see step).
 func (s *Scheduler) Polling() bool { return s.polling.Load() }
+
+// ScheduleCoarse schedules t coarsely on a pooled node (see
+// ScheduleCoarseNode).
+func (s *Scheduler) ScheduleCoarse(d time.Duration, t Task) Handle {
+	h, _ := s.tryScheduleCoarse(d, t)
+	return h
+}
+
+// TryScheduleCoarse is ScheduleCoarse with TrySchedule's errors.
+func (s *Scheduler) TryScheduleCoarse(d time.Duration, t Task) (Handle, error) {
+	return s.tryScheduleCoarse(d, t)
+}
+
+// TryScheduleAt is ScheduleAt with TrySchedule's errors.
+func (s *Scheduler) TryScheduleAt(at time.Time, t Task) (Handle, error) {
+	return s.tryScheduleAt(at, t)
+}

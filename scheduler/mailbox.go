@@ -69,7 +69,7 @@ func (s *Scheduler) pushNode(n *node) {
 // of them triggers wake-ups too.
 func (s *Scheduler) batchWake(n *node, gen uint64) bool {
 	if n.owned {
-		// A Once is used once, so its generation paces nothing: roll a die.
+		// A TimerNode is used once, so its generation paces nothing: roll a die.
 		gen = rand.Uint64()
 	}
 	if gen%wakeBatch != 0 {
@@ -99,7 +99,7 @@ func (s *Scheduler) signal() {
 }
 
 // drain takes the whole mailbox with one swap and files its nodes. It
-// reports whether any was scheduled by ScheduleCoarse.
+// reports whether any was scheduled by ScheduleCoarseNode.
 //
 // A relative node gets its deadline here, counted from a clock read made
 // after the swap: every node taken was pushed before it, so none runs
@@ -128,7 +128,7 @@ func (s *Scheduler) drain() (coarse bool) {
 // tick it will next wake at (noTarget when nothing is filed), which it
 // returns. It may then sleep until that tick or a wake-up token.
 //
-// While call sites keep using ScheduleCoarse (the mailbox held such a
+// While call sites keep using ScheduleCoarseNode (the mailbox held such a
 // node), the wheel polls: it wakes at the next tick even with nothing due,
 // and says so in polling, so that those call sites can push relative nodes
 // (see scheduleCoarse), which only a wheel that looks at the mailbox every

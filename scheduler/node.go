@@ -38,8 +38,8 @@ type node struct {
 	next     *node // free-chain link, then mailbox link, then slot-list link
 	task     Task
 	rel      bool // deadline is a delay from when the wheel takes the node
-	coarse   bool // scheduled by ScheduleCoarse: keeps the wheel polling
-	owned    bool // a Once's: the caller owns its memory, the pools never see it
+	coarse   bool // scheduled by ScheduleCoarseNode: keeps the wheel polling
+	owned    bool // a TimerNode's: the caller owns its memory, the pools never see it
 }
 
 // Free nodes travel in chains (linked through next) held in two pools:
@@ -123,24 +123,24 @@ func (h Handle) Stop() bool {
 	return h.n.state.CompareAndSwap(h.gen<<genShift|statePending, h.gen<<genShift|stateStopped)
 }
 
-// Once is a timer node the caller owns, for one task scheduled once: embedded
-// in a struct the caller allocates anyway, it spares ScheduleCoarseOnce the
+// TimerNode is a timer node the caller owns, for one task scheduled once: embedded
+// in a struct the caller allocates anyway, it spares ScheduleCoarseNode the
 // trip through the Scheduler's node pools (and the cache misses of a node
-// last touched by the wheel goroutine). The zero Once is ready to use; a
-// Once must not be copied after it is scheduled, and cannot be scheduled
+// last touched by the wheel goroutine). The zero TimerNode is ready to use; a
+// TimerNode must not be copied after it is scheduled, and cannot be scheduled
 // again.
 //
-// The wheel goroutine keeps a pointer to the Once until it has run its task
+// The wheel goroutine keeps a pointer to the TimerNode until it has run its task
 // or come across it stopped (as it keeps a pooled node), so the struct
 // holding it stays reachable until then, at most until the deadline.
-type Once struct{ n node }
+type TimerNode struct{ n node }
 
-// onceGen is the generation of a scheduled Once: it is claimed once, from
+// nodeGen is the generation of a scheduled TimerNode: it is claimed once, from
 // the zero state.
-const onceGen = 1
+const nodeGen = 1
 
-// Stop cancels the Once's task if it has neither run nor been stopped, as
-// Handle.Stop does. It returns false for a Once never scheduled.
-func (o *Once) Stop() bool {
-	return o.n.state.CompareAndSwap(onceGen<<genShift|statePending, onceGen<<genShift|stateStopped)
+// Stop cancels the TimerNode's task if it has neither run nor been stopped, as
+// Handle.Stop does. It returns false for a TimerNode never scheduled.
+func (o *TimerNode) Stop() bool {
+	return o.n.state.CompareAndSwap(nodeGen<<genShift|statePending, nodeGen<<genShift|stateStopped)
 }

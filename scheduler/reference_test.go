@@ -221,8 +221,8 @@ func runWheelVsHeap(t *testing.T, seed uint64, tick time.Duration, ops int) {
 		if due, ok := ref.earliest(); ok && next > due {
 			t.Fatalf("%s: wheel would sleep until tick %d, a task is due at %d", when, next, due)
 		}
-		if s.Filed() == 0 && next != s.Ghost() {
-			t.Fatalf("%s: empty wheel sleeps until %d, not its ghost deadline %d", when, next, s.Ghost())
+		if s.Filed() == 0 && next != s.StoppedDue() {
+			t.Fatalf("%s: empty wheel sleeps until %d, not its stoppedDue deadline %d", when, next, s.StoppedDue())
 		}
 		if next <= s.WheelNow() {
 			t.Fatalf("%s: wheel at %d would sleep until %d", when, s.WheelNow(), next)

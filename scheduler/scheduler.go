@@ -138,7 +138,7 @@ type Scheduler struct {
 	// w is owned by the wheel goroutine.
 	w wheel
 	// coarseAt is the last tick the wheel goroutine took a node scheduled
-	// by ScheduleCoarse; it polls until a tick passes without one. Owned by
+	// by ScheduleCoarseNode; it polls until a tick passes without one. Owned by
 	// the wheel goroutine.
 	coarseAt int64
 	// beforePublish, if set, runs in step just before the wake target is
@@ -180,7 +180,7 @@ func newScheduler(opts ...Option) (*Scheduler, error) {
 		exited: make(chan struct{}),
 	}
 	s.target.Store(noTarget)
-	s.w.ghost = noTarget
+	s.w.stoppedDue = noTarget
 	s.coarseAt = math.MinInt64 / 2 // long ago, without overflowing now - coarseAt
 	return s, nil
 }
@@ -226,20 +226,10 @@ func (s *Scheduler) TrySchedule(d time.Duration, t Task) (Handle, error) {
 	return s.push(s.dueAfter(s.elapsed(), d), t), nil
 }
 
-// ScheduleCoarse is Schedule for timers whose cost matters more than their
-// precision (rego's hedge triggers): d may be counted from up to about one
-// tick after the call, so t runs at most about two ticks late instead of
-// one. It never runs before d has elapsed. In exchange, while the
-// Scheduler is busy with coarse timers (one was scheduled within about the
-// last tick) it does not read the clock, the largest part of Schedule's
-// cost.
-func (s *Scheduler) ScheduleCoarse(d time.Duration, t Task) Handle {
-	h, _ := s.TryScheduleCoarse(d, t)
-	return h
-}
-
-// TryScheduleCoarse is ScheduleCoarse with TrySchedule's errors.
-func (s *Scheduler) TryScheduleCoarse(d time.Duration, t Task) (Handle, error) {
+// tryScheduleCoarse is ScheduleCoarseNode on a pooled node, with
+// TrySchedule's errors. Only the tests use it: they check the coarse
+// timing on both kinds of node.
+func (s *Scheduler) tryScheduleCoarse(d time.Duration, t Task) (Handle, error) {
 	if err := s.check(t); err != nil {
 		return Handle{}, err
 	}
@@ -247,22 +237,28 @@ func (s *Scheduler) TryScheduleCoarse(d time.Duration, t Task) (Handle, error) {
 	return s.scheduleCoarse(n, gen, d, t), nil
 }
 
-// ScheduleCoarseOnce is ScheduleCoarse on a node the caller owns (see
-// Once): it allocates nothing and touches no shared pool. Stop the task
+// ScheduleCoarseNode is Schedule for timers whose cost matters more than
+// their precision (rego's hedge triggers), on a node the caller owns: d may
+// be counted from up to about one tick after the call, so t runs at most
+// about two ticks late instead of one, and never before d has elapsed. In
+// exchange, while the Scheduler is busy with coarse timers (one was
+// scheduled within about the last tick) it does not read the clock, the
+// largest part of Schedule's cost, and the node (see TimerNode) costs no
+// allocation and no trip through the shared pools. Stop the task
 // with o.Stop or the returned Handle. It panics if o was scheduled before.
 // After Close, or for a nil t, it returns the zero Handle, leaves o
 // unscheduled and t never runs. A call racing with Close may leave o
 // scheduled with a t that never runs, as TrySchedule may.
-func (s *Scheduler) ScheduleCoarseOnce(o *Once, d time.Duration, t Task) Handle {
+func (s *Scheduler) ScheduleCoarseNode(o *TimerNode, d time.Duration, t Task) Handle {
 	if s.check(t) != nil {
 		return Handle{}
 	}
 	n := &o.n
-	if !n.state.CompareAndSwap(stateFree, onceGen<<genShift|statePending) {
-		panic("scheduler: Once scheduled twice")
+	if !n.state.CompareAndSwap(stateFree, nodeGen<<genShift|statePending) {
+		panic("scheduler: TimerNode scheduled twice")
 	}
 	n.owned = true
-	return s.scheduleCoarse(n, onceGen, d, t)
+	return s.scheduleCoarse(n, nodeGen, d, t)
 }
 
 // scheduleCoarse publishes n, claimed with generation gen, to run t once d
@@ -295,12 +291,12 @@ func (s *Scheduler) dueAfter(now, d time.Duration) int64 {
 // ScheduleAt is Schedule with an absolute deadline: t runs at the first
 // tick boundary at or after at, and never before the next tick.
 func (s *Scheduler) ScheduleAt(at time.Time, t Task) Handle {
-	h, _ := s.TryScheduleAt(at, t)
+	h, _ := s.tryScheduleAt(at, t)
 	return h
 }
 
-// TryScheduleAt is ScheduleAt with an error, as TrySchedule.
-func (s *Scheduler) TryScheduleAt(at time.Time, t Task) (Handle, error) {
+// tryScheduleAt is ScheduleAt with TrySchedule's errors.
+func (s *Scheduler) tryScheduleAt(at time.Time, t Task) (Handle, error) {
 	if err := s.check(t); err != nil {
 		return Handle{}, err
 	}

@@ -229,7 +229,7 @@ func TestStopInMailboxIsDroppedAtDrain(t *testing.T) {
 	if next := s.Step(); next != hour || s.Target() != hour {
 		t.Fatalf("target %d, published %d; want %d", next, s.Target(), hour)
 	}
-	clk.Advance(time.Hour) // only the earliest ghost is kept
+	clk.Advance(time.Hour) // only the earliest stoppedDue is kept
 	if next := s.Step(); next != scheduler.NoTarget {
 		t.Fatalf("target %d, want none", next)
 	}

@@ -35,13 +35,13 @@ const (
 type wheel struct {
 	now   int64 // every tick <= now has been processed
 	count int   // nodes filed in slots, cancelled ones included
-	// ghost is the earliest deadline (after now) of the nodes discarded
+	// stoppedDue is the earliest deadline (after now) of the nodes discarded
 	// from the mailbox because they were stopped before the wheel saw
 	// them; noTarget if none. The wheel keeps the wake-up such a node
 	// would have needed. Without it, a burst of schedule-and-stop calls on
 	// an otherwise idle wheel would leave it with nothing to wait for,
 	// and every next Schedule would have to wake it again.
-	ghost int64
+	stoppedDue int64
 	// free chains nodes the wheel has finished with; handed to fullChains
 	// when chainLen long, or when the wheel goes to sleep.
 	free     *node
@@ -58,7 +58,7 @@ func (w *wheel) file(n *node) {
 	switch {
 	case n.state.Load()&stateMask != statePending:
 		if n.deadline > w.now {
-			w.ghost = min(w.ghost, n.deadline)
+			w.stoppedDue = min(w.stoppedDue, n.deadline)
 		}
 		w.recycle(n)
 	case n.deadline <= w.now:
@@ -135,20 +135,20 @@ func (w *wheel) advance(to int64) {
 	if to > w.now {
 		w.now = to
 	}
-	if w.ghost <= w.now {
-		w.ghost = noTarget
+	if w.stoppedDue <= w.now {
+		w.stoppedDue = noTarget
 	}
 }
 
 // wakeAt returns the tick the wheel must next wake at: the first tick of
-// the earliest occupied slot, or the ghost deadline if earlier; noTarget
+// the earliest occupied slot, or the stoppedDue deadline if earlier; noTarget
 // when there is neither.
 func (w *wheel) wakeAt() int64 {
 	at, _, _, ok := w.next()
 	if !ok {
-		return w.ghost
+		return w.stoppedDue
 	}
-	return min(at, w.ghost)
+	return min(at, w.stoppedDue)
 }
 
 // fireAll runs every filed node that is still pending, at once, whatever its
@@ -168,7 +168,7 @@ func (w *wheel) fireAll() {
 		w.occupied[l] = 0
 	}
 	w.count = 0
-	w.ghost = noTarget
+	w.stoppedDue = noTarget
 }
 
 // clear drops every filed node without running it (Close). They are not
@@ -182,7 +182,7 @@ func (w *wheel) clear() {
 		w.occupied[l] = 0
 	}
 	w.count = 0
-	w.ghost = noTarget
+	w.stoppedDue = noTarget
 }
 
 // fire runs n's task unless a Stop got there first, and recycles n. The
@@ -199,13 +199,13 @@ func (w *wheel) fire(n *node) {
 }
 
 // recycle links n, whose task has run or been stopped, into the free chain
-// (unless it is a Once's).
+// (unless it is a TimerNode's).
 // Its state (and so its generation) is kept: Stop on an old Handle keeps
 // failing while the node is free and after it is reused.
 func (w *wheel) recycle(n *node) {
 	n.task = nil
 	if n.owned {
-		return // a Once: its memory is its owner's
+		return // a TimerNode: its memory is its owner's
 	}
 	n.next = w.free
 	w.free = n

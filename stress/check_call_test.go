@@ -11,8 +11,7 @@ import (
 	"github.com/regoresilience/rego/policy"
 )
 
-// problems collects what the checks of one call found wrong, one message a
-// problem.
+// problems collects what the checks of one call found wrong.
 type problems []string
 
 func (p *problems) add(format string, args ...any) {

@@ -26,20 +26,17 @@
 // actually ran. TestChecksCatchViolations makes sure the checks are not
 // vacuous, by sabotaging the op.
 //
-// # Deterministic tests
+// # Deterministic cases
 //
-// rounds_test.go and repro_test.go hold small deterministic tests, each a
-// minimal scenario for an invariant the random scenarios check (one hedge per
-// retryable failure, no attempt after Close or past the deadline, timelines in
-// start order...), so that a regression fails there with a readable timeline
-// as well as here at random.
+// hedge_edges_test.go and cases_test.go pin, with small deterministic tests,
+// the cases the random scenarios reach only by chance (a hedge's result racing
+// the round's end, Close or the deadline during a hedged round).
 //
 // # Flags
 //
 //	-stress.iterations=N  seeded scenarios per test (default 8)
-//	-stress.seed=S        first seed (0, the default, runs the fixed seeds); a
-//	                      failure prints the seed and the command that
-//	                      replays it
+//	-stress.seed=S        first seed (default 1); a failure prints the seed and
+//	                      the command that replays it
 //	-stress.scale=F       multiplies the calls per scenario
 //	-stress.v             log a summary of every scenario
 package stress

@@ -76,6 +76,7 @@ func (w *world) verify() report {
 	if failed > maxReported {
 		rep.fail("seed %d: %d more calls broke checks", w.seed, failed-maxReported)
 	}
+
 	// Attempts started == op invocations the calls recorded.
 	if n := w.invoked.Load(); n != int64(attempts) {
 		rep.fail("seed %d: %d op invocations, %d recorded by the calls", w.seed, n, attempts)

@@ -14,12 +14,11 @@ import (
 	"github.com/regoresilience/rego/policy"
 )
 
-// Small deterministic tests of single calls, each a minimal scenario for an
-// invariant the stress tests check on random ones, and the helpers they share
-// with rounds_test.go.
+// Small deterministic tests of cases the random scenarios reach only by
+// chance, and their helpers.
 
 var (
-	reproKey  = policy.Key{Namespace: "repro", Name: "Op"}
+	caseKey   = policy.Key{Namespace: "case", Name: "Op"}
 	errFlaky  = errors.New("flaky")
 	errBroken = errors.New("broken")
 )
@@ -40,9 +39,9 @@ func (o *lastTimeline) get() *observe.Timeline {
 	return o.tl
 }
 
-// reproEngine returns an engine running p for every key, without key budgets
+// caseEngine returns an engine running p for every key, without key budgets
 // (so that no budget refuses a retry or hedge), closed at the end of the test.
-func reproEngine(t *testing.T, p policy.Policy) (*engine.Engine, *lastTimeline) {
+func caseEngine(t *testing.T, p policy.Policy) (*engine.Engine, *lastTimeline) {
 	t.Helper()
 	obs := &lastTimeline{}
 	e, err := engine.New(engine.WithProvider(controlplane.NewStatic(map[string]policy.Policy{"*": p})),
@@ -98,13 +97,14 @@ func (l *attemptLog) count() int {
 }
 
 // TestTimelineOrderAfterHedges verifies that a hedged round's attempts stay in
-// start order on the timeline when hedge #2 ends before hedge #1.
+// start order on the timeline when hedge #2 ends before hedge #1 (fixed in
+// 7ca8792; the stress tests found it).
 func TestTimelineOrderAfterHedges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, _ := reproEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
+		e, _ := caseEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
 			Hedge: policy.Hedge{MaxHedges: 2, Delay: 10 * time.Millisecond}})
 		ends := []time.Duration{30 * time.Millisecond, 40 * time.Millisecond, 5 * time.Millisecond} // #0 at 30ms, #1 at 50ms, #2 at 25ms
-		tl, _ := e.DoWithTimeline(context.Background(), reproKey, func(ctx context.Context) error {
+		tl, _ := e.DoWithTimeline(context.Background(), caseKey, func(ctx context.Context) error {
 			info, _ := observe.AttemptFromContext(ctx)
 			if err := sleepCtx(ctx, ends[info.Index]); err != nil {
 				return err
@@ -122,17 +122,18 @@ func TestTimelineOrderAfterHedges(t *testing.T) {
 }
 
 // TestPanicTimelineFails verifies that the timeline handed to OnFailure for a
-// call whose op panicked does not report success and carries the panic.
+// call whose op panicked does not report success and carries the panic (fixed
+// in 7ca8792; the stress tests found it).
 func TestPanicTimelineFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, obs := reproEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1}})
+		e, obs := caseEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1}})
 		func() {
 			defer func() {
 				if r := recover(); r != errBroken {
 					t.Errorf("recovered %v, want the op's panic value", r)
 				}
 			}()
-			e.Do(context.Background(), reproKey, func(context.Context) error { panic(errBroken) })
+			e.Do(context.Background(), caseKey, func(context.Context) error { panic(errBroken) })
 		}()
 		tl := obs.get()
 		var pe *engine.PanicError
@@ -144,7 +145,7 @@ func TestPanicTimelineFails(t *testing.T) {
 }
 
 // TestRetryNeverStartsPastDeadline verifies that a retry whose backoff the
-// wheel rounds up past the call's deadline is not started.
+// wheel rounds up past the call's deadline is not started (fixed in 7ca8792).
 // The call starts 300µs into the scheduler's first tick, so that the wheel's
 // rounding to 1ms ticks shows.
 func TestRetryNeverStartsPastDeadline(t *testing.T) {
@@ -152,20 +153,18 @@ func TestRetryNeverStartsPastDeadline(t *testing.T) {
 	// backoff passes the check (10ms < 10.5ms) but the wheel wakes the call
 	// at the next tick boundary, 10.7ms after its start.
 	synctest.Test(t, func(t *testing.T) {
-		e, _ := reproEngine(t, policy.Policy{Timeout: 10500 * time.Microsecond, Retry: policy.Retry{MaxAttempts: 2,
+		e, _ := caseEngine(t, policy.Policy{Timeout: 10500 * time.Microsecond, Retry: policy.Retry{MaxAttempts: 2,
 			InitialBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Millisecond, Multiplier: 1, Jitter: policy.JitterNone}})
 		time.Sleep(300 * time.Microsecond)
 		checkNoAttemptAfter(t, e, 10500*time.Microsecond, func(ctx context.Context, i int) error { return errFlaky })
 	})
 }
 
-// checkNoAttemptAfter runs body under e and fails t if any attempt started
-// more than timeout after the call.
 func checkNoAttemptAfter(t *testing.T, e *engine.Engine, timeout time.Duration, body func(context.Context, int) error) {
 	t.Helper()
 	log := newAttemptLog()
 	start := time.Now()
-	tl, _ := e.DoWithTimeline(context.Background(), reproKey, log.wrap(body))
+	tl, _ := e.DoWithTimeline(context.Background(), caseKey, log.wrap(body))
 	synctest.Wait()
 	log.mu.Lock()
 	defer log.mu.Unlock()

@@ -8,10 +8,10 @@ import (
 	"github.com/regoresilience/rego/policy"
 )
 
-// TestReviewIdleTimeoutIsAMinimum verifies a key is not evicted before it has
+// TestIdleTimeoutIsAMinimum verifies a key is not evicted before it has
 // been unused for the whole IdleTimeout (WithIdleTimeout: "how long a key may
 // go unused before its worker is evicted"), and is evicted soon after.
-func TestReviewIdleTimeoutIsAMinimum(t *testing.T) {
+func TestIdleTimeoutIsAMinimum(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPool(t, Config{IdleTimeout: time.Second})
 		k := policy.ParseKey("svc.Op")

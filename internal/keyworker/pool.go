@@ -3,7 +3,6 @@ package keyworker
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -49,23 +48,24 @@ type Config struct {
 	Tracker     hedge.TrackerConfig  // latency tracker of keys with latency-aware hedging
 	// Budgets builds a key's own default budgets, both at once so that they
 	// may share state (budget.NewRatioPair). A nil func, or a nil budget,
-	// disables that kind (Worker.Retry / Worker.Hedge stay nil).
+	// disables that kind (Worker.Budgets returns nil for it).
 	Budgets func() (retry, hedge budget.Budget)
 	Logger  *slog.Logger // the one-off overflow warning; default slog.Default()
 }
 
 // Pool owns the key workers: it creates them on first use through a lock-free
-// map, caps how many keys get their own worker, and evicts idle ones.
+// map, caps how many keys get their own worker, and evicts idle ones. S is
+// the owner's per-key snapshot type (see Worker).
 //
 // Goroutines: one janitor (evicts idle keys; parks while the pool is empty) and
 // one per key whose policy needs latency samples. All are owned by the pool and
 // end on Close, which waits for them.
-type Pool struct {
+type Pool[S any] struct {
 	cfg      Config
-	workers  *xsync.MapOf[policy.Key, *Worker]
+	workers  *xsync.MapOf[policy.Key, *Worker[S]]
 	count    atomic.Int64 // workers in the map (may briefly overshoot by racing creators)
-	overflow *Worker
-	warned   atomic.Bool
+	overflow *Worker[S]
+	warned   atomic.Bool // the overflow warning was logged
 
 	stop     chan struct{}
 	janitorC chan struct{} // 1-buffered: a key was created
@@ -82,12 +82,13 @@ type Pool struct {
 	// clears slots holding evicted workers, so an evicted key's state is not
 	// kept alive by the cache. A slot may hold a stale or evicted worker at
 	// any time: a hit is checked against both.
-	cache [cacheSlots]atomic.Pointer[Worker]
-}
+	cache [cacheSlots]atomic.Pointer[Worker[S]]
 
-// testHookLookup, when set by a test, runs in Lookup between the map load
-// and the cache store: where an eviction can slip in.
-var testHookLookup func(*Worker)
+	// beforeCacheStore, when set by a test before the pool is used, runs in
+	// Lookup between the map load and the cache store: where an eviction
+	// can slip in. Read-only after the test sets it.
+	beforeCacheStore func(*Worker[S])
+}
 
 // cacheSlots is the size of Pool.cache: 4 KiB of pointers, in sets of two.
 const (
@@ -111,7 +112,7 @@ func cacheSet(k policy.Key) uint64 {
 }
 
 // NewPool validates cfg and starts the janitor.
-func NewPool(cfg Config) (*Pool, error) {
+func NewPool[S any](cfg Config) (*Pool[S], error) {
 	if cfg.Scheduler == nil || cfg.Clock == nil {
 		return nil, fmt.Errorf("%w: a scheduler and its clock are required", ErrInvalidConfig)
 	}
@@ -141,9 +142,9 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Pool{
+	p := &Pool[S]{
 		cfg:      cfg,
-		workers:  xsync.NewMapOfWithHasher[policy.Key, *Worker](hashKey),
+		workers:  xsync.NewMapOf[policy.Key, *Worker[S]](),
 		stop:     make(chan struct{}),
 		janitorC: make(chan struct{}, 1),
 	}
@@ -152,10 +153,10 @@ func NewPool(cfg Config) (*Pool, error) {
 	return p, nil
 }
 
-func (p *Pool) newWorker(key policy.Key) *Worker {
-	w := &Worker{pool: p, key: key, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+func (p *Pool[S]) newWorker(key policy.Key) *Worker[S] {
+	w := &Worker[S]{pool: p, key: key, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	if p.cfg.Budgets != nil {
-		w.Retry, w.Hedge = p.cfg.Budgets()
+		w.retry, w.hedge = p.cfg.Budgets()
 	}
 	w.used.Store(true)
 	return w
@@ -164,7 +165,7 @@ func (p *Pool) newWorker(key policy.Key) *Worker {
 // Lookup returns key's worker if it has one; it never creates one. The hit
 // path is a cache load or two and a key comparison, else one lock-free map
 // load.
-func (p *Pool) Lookup(key policy.Key) (*Worker, bool) {
+func (p *Pool[S]) Lookup(key policy.Key) (*Worker[S], bool) {
 	set := p.cache[cacheSet(key):][:2]
 	for i := range set {
 		if w := set[i].Load(); w != nil && w.key == key && !w.evicted.Load() {
@@ -174,8 +175,8 @@ func (p *Pool) Lookup(key policy.Key) (*Worker, bool) {
 	}
 	w, ok := p.workers.Load(key)
 	if ok {
-		if testHookLookup != nil {
-			testHookLookup(w)
+		if p.beforeCacheStore != nil {
+			p.beforeCacheStore(w)
 		}
 		// Fill an empty or dead way, else replace one at random (a third hot
 		// key in the set; rare, and it costs only map lookups).
@@ -200,15 +201,15 @@ func (p *Pool) Lookup(key policy.Key) (*Worker, bool) {
 
 // Get returns key's worker, creating it on first use. Past MaxKeys, new keys get
 // the shared overflow worker and overflow is true; a warning is logged once.
-// The hit path is one lock-free map load.
-func (p *Pool) Get(key policy.Key) (w *Worker, overflow bool) {
+// The hit path is Lookup's.
+func (p *Pool[S]) Get(key policy.Key) (w *Worker[S], overflow bool) {
 	if w, ok := p.Lookup(key); ok {
 		return w, false
 	}
 	// Creation: the cap is checked under the map's bucket lock, so two calls
 	// racing to create the same key never send one of them to the overflow.
 	created := false
-	w, _ = p.workers.Compute(key, func(cur *Worker, loaded bool) (*Worker, bool) {
+	w, _ = p.workers.Compute(key, func(cur *Worker[S], loaded bool) (*Worker[S], bool) {
 		if loaded {
 			return cur, false
 		}
@@ -237,28 +238,18 @@ func (p *Pool) Get(key policy.Key) (w *Worker, overflow bool) {
 	return w, false
 }
 
-// hashKey hashes a key's two strings with the runtime's AES-based string
-// hash; it is about twice as fast as the generic struct hasher, and it runs
-// on every call.
-func hashKey(k policy.Key, seed uint64) uint64 {
-	h := maphash.String(hashSeed, k.Namespace)
-	return (h^seed)*0x9E3779B97F4A7C15 ^ maphash.String(hashSeed, k.Name)
-}
-
-var hashSeed = maphash.MakeSeed()
-
 // Overflow returns the shared worker of keys that get no worker of their own.
-func (p *Pool) Overflow() *Worker {
+func (p *Pool[S]) Overflow() *Worker[S] {
 	p.overflow.touch()
 	return p.overflow
 }
 
 // Len returns how many keys have their own worker.
-func (p *Pool) Len() int { return p.workers.Size() }
+func (p *Pool[S]) Len() int { return p.workers.Size() }
 
 // Close stops the janitor and every worker goroutine and waits for them.
 // Workers stay usable by calls still in flight; their samples are dropped.
-func (p *Pool) Close() {
+func (p *Pool[S]) Close() {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -271,7 +262,7 @@ func (p *Pool) Close() {
 }
 
 // spawn starts f as a pool-owned goroutine; false once the pool is closed.
-func (p *Pool) spawn(f func()) bool {
+func (p *Pool[S]) spawn(f func()) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -290,7 +281,7 @@ func (p *Pool) spawn(f func()) bool {
 // flag clear by two sweeps in a row (a whole timeout after the sweep that
 // cleared it) is evicted. A key is so evicted between IdleTimeout and 1.5
 // IdleTimeout after its last use, never sooner. It parks while the pool is empty.
-func (p *Pool) janitor() {
+func (p *Pool[S]) janitor() {
 	half := p.cfg.IdleTimeout / 2
 	for {
 		if p.workers.Size() == 0 {
@@ -312,8 +303,8 @@ func (p *Pool) janitor() {
 }
 
 // sweep runs one eviction pass.
-func (p *Pool) sweep() {
-	p.workers.Range(func(key policy.Key, w *Worker) bool {
+func (p *Pool[S]) sweep() {
+	p.workers.Range(func(key policy.Key, w *Worker[S]) bool {
 		if w.used.Swap(false) {
 			w.idleSweeps = 0
 			return true
@@ -321,7 +312,7 @@ func (p *Pool) sweep() {
 		if w.idleSweeps++; w.idleSweeps < 2 {
 			return true // unused for half a timeout only
 		}
-		p.workers.Compute(key, func(cur *Worker, loaded bool) (*Worker, bool) {
+		p.workers.Compute(key, func(cur *Worker[S], loaded bool) (*Worker[S], bool) {
 			if !loaded || cur != w || w.used.Load() {
 				return cur, false // recreated or used again meanwhile: keep
 			}

@@ -51,8 +51,8 @@ func BenchmarkPost(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			p := newPool(b, Config{})
 			w, _ := p.Get(policy.ParseKey("svc.Op"))
-			w.Publish(percentileSnapshot())
-			s := Sample{Latency: time.Millisecond, OK: true}
+			w.Track(p50)
+			const s = time.Millisecond
 			b.ReportAllocs()
 			b.ResetTimer()
 			if mode == "sequential" {
@@ -77,8 +77,8 @@ func BenchmarkPost(b *testing.B) {
 func BenchmarkPostPaced1M(b *testing.B) {
 	p := newPool(b, Config{})
 	w, _ := p.Get(policy.ParseKey("svc.Op"))
-	w.Publish(percentileSnapshot())
-	s := Sample{Latency: time.Millisecond, OK: true}
+	w.Track(p50)
+	const s = time.Millisecond
 	var n atomic.Int64
 	start := time.Now()
 	b.ReportAllocs()
@@ -99,7 +99,7 @@ func BenchmarkPostPaced1M(b *testing.B) {
 	b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "posts/s")
 }
 
-func reportDrops(b *testing.B, w *Worker) {
+func reportDrops(b *testing.B, w *Worker[snap]) {
 	st := w.Stats()
 	if total := st.Posted + st.Dropped; total > 0 {
 		b.ReportMetric(100*float64(st.Dropped)/float64(total), "drop%")

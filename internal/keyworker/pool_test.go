@@ -20,14 +20,14 @@ import (
 )
 
 // newPool returns a pool on a fresh scheduler; both are closed at the end of the test.
-func newPool(t testing.TB, cfg Config) *Pool {
+func newPool(t testing.TB, cfg Config) *Pool[snap] {
 	t.Helper()
 	s, err := scheduler.New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Scheduler, cfg.Clock = s, scheduler.SystemClock()
-	p, err := NewPool(cfg)
+	p, err := NewPool[snap](cfg)
 	if err != nil {
 		s.Close()
 		t.Fatal(err)
@@ -36,9 +36,18 @@ func newPool(t testing.TB, cfg Config) *Pool {
 	return p
 }
 
-func percentileSnapshot() *Snapshot {
-	h := policy.Hedge{MaxHedges: 1, Delay: time.Second, Percentile: 50, MinSamples: 10}
-	return &Snapshot{Policy: policy.Policy{Hedge: h}, Trigger: hedge.TriggerFor(h), HedgeDelay: time.Second}
+// snap stands for the owner's snapshot type: the pool never looks inside.
+type snap struct{ version int }
+
+// p50 is a latency-aware trigger for the tests: the p50 of 10 samples.
+var p50 = hedge.TriggerFor(policy.Hedge{MaxHedges: 1, Delay: time.Second, Percentile: 50, MinSamples: 10}).(hedge.Percentile)
+
+// learned returns what w learned for p50, or the trigger's fallback.
+func learned(w *Worker[snap]) time.Duration {
+	if d, ok := w.LearnedDelay(p50); ok {
+		return d
+	}
+	return p50.Fallback
 }
 
 // TestGetCreatesOnce verifies a key gets one worker, found again by Lookup.
@@ -76,8 +85,10 @@ func TestKeyBudgets(t *testing.T) {
 	p := newPool(t, Config{Budgets: func() (budget.Budget, budget.Budget) { return budget.DefaultRetry(nil), nil }})
 	a, _ := p.Get(policy.ParseKey("a.X"))
 	b, _ := p.Get(policy.ParseKey("b.X"))
-	if a.Retry == nil || a.Retry == b.Retry || a.Hedge != nil {
-		t.Fatalf("retry %p %p hedge %v", a.Retry, b.Retry, a.Hedge)
+	ar, ah := a.Budgets()
+	br, _ := b.Budgets()
+	if ar == nil || ar == br || ah != nil {
+		t.Fatalf("retry %p %p hedge %v", ar, br, ah)
 	}
 }
 
@@ -93,7 +104,7 @@ func TestInvalidConfig(t *testing.T) {
 		"idle":         {Scheduler: s, Clock: clk, IdleTimeout: -time.Second},
 		"tracker":      {Scheduler: s, Clock: clk, Tracker: hedge.TrackerConfig{Windows: -1}},
 	} {
-		if _, err := NewPool(cfg); !errors.Is(err, ErrInvalidConfig) {
+		if _, err := NewPool[snap](cfg); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -105,18 +116,18 @@ func TestWorkerLearnsDelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPool(t, Config{})
 		w, _ := p.Get(policy.ParseKey("svc.Op"))
-		if w.Post(Sample{Latency: time.Millisecond}) {
+		if w.Post(time.Millisecond) {
 			t.Fatal("Post accepted before any snapshot needs samples")
 		}
-		w.Publish(percentileSnapshot())
+		w.Track(p50)
 		for i := range 100 {
-			w.Post(Sample{Latency: time.Duration(i+1) * time.Millisecond, OK: true})
+			w.Post(time.Duration(i+1) * time.Millisecond)
 			if i%20 == 19 {
 				<-time.After(5 * time.Millisecond) // let the worker drain between bursts
 			}
 		}
 		<-time.After(5 * time.Millisecond)
-		if d := w.Snapshot().HedgeDelay; d < 49*time.Millisecond || d > 52*time.Millisecond {
+		if d := learned(w); d < 49*time.Millisecond || d > 52*time.Millisecond {
 			t.Fatalf("hedge delay %v, want the p50 of 1..100ms", d)
 		}
 		if st := w.Stats(); st.Posted != 100 || st.Dropped != 0 {
@@ -125,20 +136,31 @@ func TestWorkerLearnsDelay(t *testing.T) {
 	})
 }
 
-// TestPublishKeepsLearnedDelay verifies a policy re-publish with the same
-// trigger keeps what the worker learned.
-func TestPublishKeepsLearnedDelay(t *testing.T) {
+// TestTrackKeepsLearnedDelay verifies a policy re-published with the same
+// trigger keeps what the worker learned, and another trigger does not
+// read it.
+func TestTrackKeepsLearnedDelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPool(t, Config{})
 		w, _ := p.Get(policy.ParseKey("svc.Op"))
-		w.Publish(percentileSnapshot())
+		w.Track(p50)
 		for range 20 {
-			w.Post(Sample{Latency: 7 * time.Millisecond})
+			w.Post(7 * time.Millisecond)
 		}
 		<-time.After(5 * time.Millisecond)
-		w.Publish(percentileSnapshot())
-		if d := w.Snapshot().HedgeDelay; d < 7*time.Millisecond || d > 8*time.Millisecond {
+		w.Track(p50)
+		if d := learned(w); d < 7*time.Millisecond || d > 8*time.Millisecond {
 			t.Fatalf("delay %v after re-publish", d)
+		}
+		p90 := p50
+		p90.P = 90
+		if _, ok := w.LearnedDelay(p90); ok {
+			t.Fatal("a delay learned for p50 was served for p90")
+		}
+		w.Track(p90)
+		<-time.After(5 * time.Millisecond) // Track wakes the worker to recompute
+		if d, ok := w.LearnedDelay(p90); !ok || d < 7*time.Millisecond || d > 8*time.Millisecond {
+			t.Fatalf("p90 delay %v, %v after the trigger changed", d, ok)
 		}
 	})
 }
@@ -154,7 +176,7 @@ func TestMailboxFullDrops(t *testing.T) {
 		w.mb.Store(newMailbox(4))
 		accepted := 0
 		for range 100 {
-			if w.Post(Sample{Latency: time.Millisecond}) {
+			if w.Post(time.Millisecond) {
 				accepted++
 			}
 		}
@@ -170,7 +192,7 @@ func TestIdleEviction(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPool(t, Config{IdleTimeout: time.Second})
 		idle, _ := p.Get(policy.ParseKey("idle.X"))
-		idle.Publish(percentileSnapshot()) // starts its goroutine
+		idle.Track(p50) // starts its goroutine
 		busy := policy.ParseKey("busy.X")
 		for range 30 {
 			p.Get(busy)
@@ -194,16 +216,16 @@ func TestIdleEviction(t *testing.T) {
 	})
 }
 
-// TestCloseWaits verifies Close ends every goroutine, and Publish after Close
+// TestCloseWaits verifies Close ends every goroutine, and Track after Close
 // starts none.
 func TestCloseWaits(t *testing.T) {
 	p := newPool(t, Config{})
 	w, _ := p.Get(policy.ParseKey("svc.Op"))
-	w.Publish(percentileSnapshot())
+	w.Track(p50)
 	p.Close()
 	w2, _ := p.Get(policy.ParseKey("svc.Other"))
-	w2.Publish(percentileSnapshot())
-	if w2.Post(Sample{Latency: time.Millisecond}) {
+	w2.Track(p50)
+	if w2.Post(time.Millisecond) {
 		t.Fatal("Post accepted by a worker of a closed pool")
 	}
 	p.Close() // idempotent
@@ -217,12 +239,12 @@ func TestMemoryPerKey(t *testing.T) {
 	}
 	const keys = 10_000
 	for _, tc := range []struct {
-		name  string
-		snap  func() *Snapshot
-		limit float64
+		name   string
+		learns bool
+		limit  float64
 	}{
-		{"no-hedging", func() *Snapshot { return &Snapshot{} }, 4 << 10},
-		{"latency-hedging", percentileSnapshot, 64 << 10},
+		{"no-hedging", false, 4 << 10},
+		{"latency-hedging", true, 64 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPool(t, Config{MaxKeys: keys,
@@ -230,8 +252,11 @@ func TestMemoryPerKey(t *testing.T) {
 			before := memUsed()
 			for i := range keys {
 				w, _ := p.Get(policy.Key{Namespace: "ns", Name: fmt.Sprint("K", i)})
-				w.Publish(tc.snap())
-				w.Post(Sample{Latency: time.Millisecond}) // a tracking worker creates its tracker
+				w.Publish(&snap{})
+				if tc.learns {
+					w.Track(p50)
+				}
+				w.Post(time.Millisecond) // a tracking worker creates its tracker
 			}
 			waitDrained(p)
 			per := float64(memUsed()-before) / keys
@@ -252,10 +277,10 @@ func memUsed() uint64 {
 }
 
 // waitDrained waits until every tracking worker has created its tracker.
-func waitDrained(p *Pool) {
+func waitDrained(p *Pool[snap]) {
 	for {
 		pending := 0
-		p.workers.Range(func(_ policy.Key, w *Worker) bool {
+		p.workers.Range(func(_ policy.Key, w *Worker[snap]) bool {
 			if mb := w.mb.Load(); mb != nil && !mb.empty() {
 				pending++
 			}

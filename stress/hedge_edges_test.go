@@ -12,19 +12,15 @@ import (
 	"github.com/regoresilience/rego/policy"
 )
 
-// Small deterministic tests of hedged rounds, deadlines and Close: each is a
-// minimal scenario for an invariant that the stress tests check on random
-// ones, so that a regression fails here with a readable timeline.
-
-// TestHedgeResultKeptWhenRoundEnds verifies that an attempt that returned on
-// its own before its round was decided keeps its own result on the timeline:
-// hedge #1 fails 5ms after it starts, the primary succeeds at 30ms, and #1 is
-// recorded with its error and duration, not as a cancelled loser.
-func TestHedgeResultKeptWhenRoundEnds(t *testing.T) {
+// TestHedgeThatReturnedKeepsItsResult verifies that a hedge which returned
+// on its own before the round was decided is recorded with its own error and
+// latency, not as a cancelled loser: hedge #1 fails at 15ms and the primary
+// succeeds at 30ms, before the coordinator may have read #1's result.
+func TestHedgeThatReturnedKeepsItsResult(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, _ := reproEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
+		e, _ := caseEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
 			Hedge: policy.Hedge{MaxHedges: 1, Delay: 10 * time.Millisecond}})
-		tl, err := e.DoWithTimeline(context.Background(), reproKey, func(ctx context.Context) error {
+		tl, err := e.DoWithTimeline(context.Background(), caseKey, func(ctx context.Context) error {
 			if info, _ := observe.AttemptFromContext(ctx); info.Index == 1 {
 				sleepCtx(ctx, 5*time.Millisecond)
 				return errFlaky
@@ -41,16 +37,17 @@ func TestHedgeResultKeptWhenRoundEnds(t *testing.T) {
 	})
 }
 
-// TestOneHedgePerRetryableFailure verifies that one retryable failure fires
-// one hedge: with a hedge delay of an hour only failures fire hedges; #0 and
-// #1 fail at once, so #0 fires #1 and #1 fires #2, which succeeds after 10ms:
-// three attempts, not four.
-func TestOneHedgePerRetryableFailure(t *testing.T) {
+// TestOneHedgePerFailure verifies that a retryable failure fires one hedge,
+// whoever processes it (the hedge's goroutine and the coordinator both see
+// it): with a hedge delay of an hour only failures fire hedges; #0 and #1
+// fail at once, so #0 fires #1 and #1 fires #2, which succeeds after 10ms:
+// three attempts.
+func TestOneHedgePerFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, _ := reproEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
+		e, _ := caseEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
 			Hedge: policy.Hedge{MaxHedges: 3, Delay: time.Hour}})
 		log := newAttemptLog()
-		tl, err := e.DoWithTimeline(context.Background(), reproKey, log.wrap(func(ctx context.Context, i int) error {
+		tl, err := e.DoWithTimeline(context.Background(), caseKey, log.wrap(func(ctx context.Context, i int) error {
 			if i < 2 {
 				return errFlaky
 			}
@@ -66,19 +63,19 @@ func TestOneHedgePerRetryableFailure(t *testing.T) {
 	})
 }
 
-// TestNoHedgeAfterClose verifies that no hedge starts after Close: the engine
-// is closed at 5ms while the primary runs; the primary fails at 10ms, which
-// would fire hedge #1, and the call ends with ErrClosed instead.
+// TestNoHedgeAfterClose verifies that a failure after Close fires no hedge:
+// the engine is closed at 5ms while the primary runs, and the primary fails
+// retryably at 10ms.
 func TestNoHedgeAfterClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, _ := reproEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
+		e, _ := caseEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
 			Hedge: policy.Hedge{MaxHedges: 1, Delay: time.Hour}})
 		go func() {
 			time.Sleep(5 * time.Millisecond)
 			e.Close()
 		}()
 		log := newAttemptLog()
-		err := e.Do(context.Background(), reproKey, log.wrap(func(ctx context.Context, i int) error {
+		err := e.Do(context.Background(), caseKey, log.wrap(func(ctx context.Context, i int) error {
 			if i == 0 {
 				time.Sleep(10 * time.Millisecond)
 				return errFlaky
@@ -95,20 +92,18 @@ func TestNoHedgeAfterClose(t *testing.T) {
 	})
 }
 
-// TestAttemptDeadlineAfterClose verifies that Close does not leave running
-// attempts without their deadlines: an attempt with a 10ms AttemptTimeout is
-// running when the engine is closed at 5ms, and its context ends by its
-// deadline (Close runs the pending deadline timers), not when the op's full
-// second is over.
-func TestAttemptDeadlineAfterClose(t *testing.T) {
+// TestDeadlineFiresAfterClose verifies that an attempt running when the
+// engine closes still ends by its deadline: its AttemptTimeout is 10ms, Close
+// comes at 5ms, and the op would otherwise wait a full second.
+func TestDeadlineFiresAfterClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, _ := reproEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1, AttemptTimeout: 10 * time.Millisecond}})
+		e, _ := caseEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1, AttemptTimeout: 10 * time.Millisecond}})
 		go func() {
 			time.Sleep(5 * time.Millisecond)
 			e.Close()
 		}()
 		start := time.Now()
-		e.Do(context.Background(), reproKey, func(ctx context.Context) error { return sleepCtx(ctx, time.Second) })
+		e.Do(context.Background(), caseKey, func(ctx context.Context) error { return sleepCtx(ctx, time.Second) })
 		if d := time.Since(start); d > 11*time.Millisecond {
 			t.Errorf("the attempt ran %v, past its 10ms AttemptTimeout plus a tick (Close at 5ms)", d)
 		}
@@ -121,27 +116,27 @@ func TestAttemptDeadlineAfterClose(t *testing.T) {
 func TestNoHedgeAfterDeadline(t *testing.T) {
 	// Deadline 10ms after the call's start; #0 waits on its ctx, which the
 	// wheel ends at the next tick boundary, 10.7ms after the start; that
-	// retryable attempt_timeout would fire hedge #1, with its deadline passed.
+	// retryable attempt_timeout fires hedge #1, with its deadline passed.
 	synctest.Test(t, func(t *testing.T) {
-		e, _ := reproEngine(t, policy.Policy{Timeout: 10 * time.Millisecond, Retry: policy.Retry{MaxAttempts: 1},
+		e, _ := caseEngine(t, policy.Policy{Timeout: 10 * time.Millisecond, Retry: policy.Retry{MaxAttempts: 1},
 			Hedge: policy.Hedge{MaxHedges: 1, Delay: time.Hour}})
 		time.Sleep(300 * time.Microsecond)
 		checkNoAttemptAfter(t, e, 10*time.Millisecond, func(ctx context.Context, i int) error { return sleepCtx(ctx, time.Second) })
 	})
 }
 
-// TestHedgeFiredEventWhenCallerCancels verifies that every hedge that ran has
-// its hedge_fired event, also when the round ends through the caller: #0
-// fails at once and fires hedge #1; hedge #2's timer fires at 10ms while the
-// round waits for results; the caller cancels at 15ms.
-func TestHedgeFiredEventWhenCallerCancels(t *testing.T) {
+// TestHedgeFiredEventWhenCanceled verifies that every hedge that ran has its
+// hedge_fired event, also one launched by its timer while the coordinator
+// waits and the round ends by the caller's cancel: #0 fails at once and
+// fires hedge #1; hedge #2's timer fires at 10ms; the caller cancels at 15ms.
+func TestHedgeFiredEventWhenCanceled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, _ := reproEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
+		e, _ := caseEngine(t, policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
 			Hedge: policy.Hedge{MaxHedges: 2, Delay: 10 * time.Millisecond}})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		time.AfterFunc(15*time.Millisecond, cancel)
-		tl, _ := e.DoWithTimeline(ctx, reproKey, func(ctx context.Context) error {
+		tl, _ := e.DoWithTimeline(ctx, caseKey, func(ctx context.Context) error {
 			if info, _ := observe.AttemptFromContext(ctx); info.Index == 0 {
 				return errFlaky
 			}

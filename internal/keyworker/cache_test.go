@@ -16,7 +16,7 @@ func TestCacheComparesByValue(t *testing.T) {
 	p := newPool(t, Config{})
 	const n = 4 * cacheSlots // more keys than slots: collisions are certain
 	keys := make([]policy.Key, n)
-	workers := make([]*Worker, n)
+	workers := make([]*Worker[snap], n)
 	for i := range keys {
 		keys[i] = policy.Key{Namespace: "svc", Name: "Op" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + itoa(i)}
 		workers[i], _ = p.Get(keys[i])
@@ -93,14 +93,13 @@ func TestCacheStoreRacingEviction(t *testing.T) {
 		w, _ := p.Get(k)
 		p.cache[cacheSet(k)].Store(nil) // force the next Lookup to miss
 		p.cache[cacheSet(k)+1].Store(nil)
-		testHookLookup = func(got *Worker) {
-			testHookLookup = nil
+		p.beforeCacheStore = func(got *Worker[snap]) {
+			p.beforeCacheStore = nil
 			// What the sweep does, in full, at the worst moment.
 			w.used.Store(false)
 			w.idleSweeps = 1
 			p.sweep()
 		}
-		t.Cleanup(func() { testHookLookup = nil })
 		p.Lookup(k)
 		if !w.evicted.Load() {
 			t.Fatal("the hook did not evict the worker")
@@ -133,7 +132,7 @@ func TestCacheTwoWays(t *testing.T) {
 		p.Lookup(k2)
 	}
 	set := cacheSet(k1)
-	got := map[*Worker]bool{p.cache[set].Load(): true, p.cache[set+1].Load(): true}
+	got := map[*Worker[snap]]bool{p.cache[set].Load(): true, p.cache[set+1].Load(): true}
 	if !got[w1] || !got[w2] {
 		t.Fatalf("set %d holds %v, want both workers", set, got)
 	}

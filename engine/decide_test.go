@@ -22,10 +22,10 @@ func (abortAll) Classify(_ context.Context, err error) classify.Verdict {
 	return classify.Verdict{Outcome: classify.Abort, Reason: "abort_all"}
 }
 
-// TestReviewLostPrimaryDoesNotDecide verifies that when a hedge wins, the
+// TestLostPrimaryDoesNotDecide verifies that when a hedge wins, the
 // primary it cancelled cannot decide the round with its (cancellation) error,
 // whatever the classifier says about that error.
-func TestReviewLostPrimaryDoesNotDecide(t *testing.T) {
+func TestLostPrimaryDoesNotDecide(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := hedged(1, 10*time.Millisecond)
 		p.Classifier = "abort-all"
@@ -41,9 +41,9 @@ func TestReviewLostPrimaryDoesNotDecide(t *testing.T) {
 	})
 }
 
-// TestReviewLostHedgeDoesNotDecide is the same with two hedges: the winner's
+// TestLostHedgeDoesNotDecide is the same with two hedges: the winner's
 // cancelled sibling may report before the winner does.
-func TestReviewLostHedgeDoesNotDecide(t *testing.T) {
+func TestLostHedgeDoesNotDecide(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := hedged(2, 10*time.Millisecond)
 		p.Classifier = "abort-all"
@@ -71,12 +71,12 @@ func (retryAll) Classify(_ context.Context, err error) classify.Verdict {
 	return classify.Verdict{Outcome: classify.Retryable, Reason: classify.ReasonError}
 }
 
-// TestReviewCancelDuringLastAttemptIsCanceled verifies that a call whose
+// TestCancelDuringLastAttemptIsCanceled verifies that a call whose
 // caller cancelled during its last attempt reports the cancellation
 // (errors.Is(err, context.Canceled)), as it does when any earlier attempt is
 // interrupted, even when the op returns an unrelated error and the classifier
 // does not look at the context.
-func TestReviewCancelDuringLastAttemptIsCanceled(t *testing.T) {
+func TestCancelDuringLastAttemptIsCanceled(t *testing.T) {
 	for _, attempts := range []int{1, 2} {
 		p := fixed(attempts, time.Millisecond)
 		p.Classifier = "retry-all"
@@ -97,10 +97,10 @@ func TestReviewCancelDuringLastAttemptIsCanceled(t *testing.T) {
 	}
 }
 
-// TestReviewLoserPanicAfterReturnIsDropped pins what doc.go now says: a hedge
+// TestLoserPanicAfterReturnIsDropped pins what doc.go says: a hedge
 // that rego cancelled as a loser and that panics once its call has returned
 // cannot reach the caller; the call's own result stands.
-func TestReviewLoserPanicAfterReturnIsDropped(t *testing.T) {
+func TestLoserPanicAfterReturnIsDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEngine(t, withPolicy(hedged(1, 5*time.Millisecond)))
 		err := e.Do(context.Background(), key, func(ctx context.Context) error {
