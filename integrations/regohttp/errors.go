@@ -20,16 +20,19 @@ const (
 	// ReasonBodyNotReplayable: the request has a body and no GetBody, so it
 	// cannot be sent again.
 	ReasonBodyNotReplayable = "http_body_not_replayable"
-	// ReasonHedgeSkipped: the policy fired a hedge for a request that must not
-	// be sent twice; the transport sent nothing for it.
+	// ReasonHedgeSkipped: a hedge was started for a request that must not be
+	// sent twice, and the transport sent nothing for it. rego's engine starts
+	// none (RoundTrip marks such calls); an executor that ignores the mark
+	// shows it.
 	ReasonHedgeSkipped = "http_hedge_skipped"
 )
 
 var (
 	// ErrHedgeSkipped is the error of a hedge attempt that the transport did
 	// not send because the request must not be sent twice (it is not
-	// idempotent, or its body cannot be replayed). It is never returned by
-	// RoundTrip; it shows on timelines.
+	// idempotent, or its body cannot be replayed). rego's engine launches no
+	// hedge for such requests, so it shows only under an executor that
+	// ignores RoundTrip's mark. It is never returned by RoundTrip.
 	ErrHedgeSkipped = errors.New("regohttp: hedge not sent: the request must not be sent twice")
 	// ErrBodyNotReplayable is the error of an attempt that had no body to send:
 	// the request has a Body but no GetBody and the body was already used.

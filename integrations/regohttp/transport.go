@@ -30,18 +30,25 @@ import (
 // response, whatever its status: the response of the attempt that succeeded
 // (status below 400) or, when none did, the response of the attempt that
 // decided the call — a 404 at once, the last 503 once attempts, the budget or
-// the deadline ran out. Its body is open and complete. It returns an error only
-// when it has no response to give: every attempt failed without one
-// (connection refused, timeouts), the request's context ended (the error
-// matches its ctx.Err()), or the engine refused the call. That error is the
-// engine's *engine.Error, which wraps the last attempt's error.
+// the deadline ran out. It returns as soon as that response's headers are in
+// and the policy decided, and hands it over untouched: the transport reads
+// none of its body, which only the caller reads and which is complete
+// whatever rego's timeouts. It returns an error only when it has no response
+// to give: every attempt failed without one (connection refused, timeouts),
+// the request's context ended (the error matches its ctx.Err()), or the
+// engine refused the call. That error is the engine's *engine.Error, which
+// wraps the last attempt's error.
 //
 // # Retries and idempotency
 //
 // A response with status 408, 429, 500, 502, 503 or 504 is retried; 429 and 503
 // wait at least their Retry-After. Other statuses of 400 and more end the
-// call. A failed attempt's response body is read (up to 16 KiB) and closed
-// before the next attempt starts, so that the connection can be reused.
+// call, and are returned without any of their body read. A response
+// discarded for a retry is drained when the next attempt starts, so that its
+// HTTP/1 connection can be reused: at most 16 KiB and 10 ms in all (a body
+// known to be larger, or sent over HTTP/2, where closing costs no connection,
+// is closed unread), then it is closed. Responses of hedges that lost are
+// closed unread.
 //
 // A request is sent again only when that is safe:
 //
@@ -53,16 +60,17 @@ import (
 //     attempt surely never reached the server: the connection could not be
 //     made (a *net.OpError with Op "dial"). Any other failure, and any
 //     response, ends the call (reason "http_not_idempotent"). They are never
-//     hedged: a hedge fired by the policy sends nothing and fails at once with
-//     ErrHedgeSkipped (reason "http_hedge_skipped"; "hedge_lost" when the
-//     first attempt settled the call before the engine looked at the hedge).
-//     It still costs a hedge-budget permit: give hedging policies only to
-//     keys of retry-safe routes (see WithKeyFunc).
+//     hedged: RoundTrip runs them as calls that launch no hedge, so they
+//     spend no hedge-budget permit either.
 //   - A request with a body is sent again only if Request.GetBody is set
 //     (http.NewRequest sets it for *bytes.Buffer, *bytes.Reader and
 //     *strings.Reader bodies); each attempt after the first sends a fresh
 //     body from GetBody. Without GetBody the request is sent once (reason
-//     "http_body_not_replayable").
+//     "http_body_not_replayable") and never hedged.
+//
+// Each attempt sends a clone of the request. Attempts read the caller's
+// request only until RoundTrip returns: a hedge that lost and starts later
+// sends nothing, so the caller may reuse its request at once.
 //
 // # Time
 //
