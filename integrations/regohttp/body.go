@@ -179,7 +179,7 @@ func drain(held []heldResponse) {
 // early (HTTP/2 resets just the stream), and only a body that may be small
 // is worth reading.
 func worthDraining(resp *http.Response) bool {
-	return resp.ProtoMajor < 2 && resp.ContentLength <= drainLimit && resp.Body != http.NoBody
+	return resp.ProtoMajor < 2 && resp.ContentLength <= drainLimit
 }
 
 // readSome reads h's body up to drainLimit, keeping its first excerptLimit
