@@ -21,18 +21,17 @@ const (
 	// cannot be sent again.
 	ReasonBodyNotReplayable = "http_body_not_replayable"
 	// ReasonHedgeSkipped: a hedge was started for a request that must not be
-	// sent twice, and the transport sent nothing for it. rego's engine starts
-	// none (RoundTrip marks such calls); an executor that ignores the mark
-	// shows it.
+	// sent twice, and the transport sent nothing for it. A guard: RoundTrip
+	// runs such requests as calls for which the engine starts no hedge.
 	ReasonHedgeSkipped = "http_hedge_skipped"
 )
 
 var (
 	// ErrHedgeSkipped is the error of a hedge attempt that the transport did
 	// not send because the request must not be sent twice (it is not
-	// idempotent, or its body cannot be replayed). rego's engine launches no
-	// hedge for such requests, so it shows only under an executor that
-	// ignores RoundTrip's mark. It is never returned by RoundTrip.
+	// idempotent, or its body cannot be replayed). A guard: RoundTrip runs
+	// such requests as calls for which the engine launches no hedge, so it
+	// does not show on their timelines. It is never returned by RoundTrip.
 	ErrHedgeSkipped = errors.New("regohttp: hedge not sent: the request must not be sent twice")
 	// ErrBodyNotReplayable is the error of an attempt that had no body to send:
 	// the request has a Body but no GetBody and the body was already used.

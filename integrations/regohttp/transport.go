@@ -221,7 +221,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // call is one RoundTrip. It lives as long as the slowest of its attempts:
 // hedges that lost may still be running when RoundTrip returns.
 //
-// Ownership: the plain fields are written by newCall and read-only after.
+// Ownership: t to retrySafe are written by newCall and read-only after.
 // req is the caller's: attempts read it only under mu's read lock while ended
 // is false; end sets ended, under mu, before RoundTrip returns, so that an
 // attempt starting later (a hedge that lost) never touches req again. taken
@@ -256,8 +256,8 @@ func (c *call) hedgeSafe() bool { return c.retrySafe && c.replayable }
 func (c *call) attempt(ctx context.Context) (*http.Response, error) {
 	info, hasInfo := rego.AttemptFromContext(ctx)
 	if info.Hedge && !c.hedgeSafe() {
-		// Not reached under rego's engine, which launches no hedge for the
-		// calls RoundTrip marks; kept for executors that ignore the mark.
+		// Not reached: the engine launches no hedge for the calls RoundTrip
+		// marks. A guard, should a hedge start anyway.
 		return nil, ErrHedgeSkipped
 	}
 	if !info.Hedge && info.Index > 0 {
