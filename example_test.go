@@ -476,6 +476,7 @@ func ExampleNewExecutor_fromGRPCServiceConfig() {
 	tl, err := exec.DoWithTimeline(context.Background(), rego.ParseKey("inventory.GetStock"), func(context.Context) error { return nil })
 	fmt.Println(tl.Pattern, err)
 	// Output: inventory.* <nil>
+}
 
 // A key that fails Key.Validate is refused before the op runs: a typo or a
 // key carrying request data shows up on its first call.

@@ -10,11 +10,11 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/regoresilience/rego/internal/retryafter"
 	"github.com/regoresilience/rego/policy"
 )
 
@@ -393,22 +393,15 @@ func checkContentType(ct string) error {
 	return nil
 }
 
+// maxRetryAfter is the longest Retry-After the provider honours; a server
+// asking for more is ignored (the usual backoff applies).
+const maxRetryAfter = 24 * time.Hour
+
 // parseRetryAfter reads a Retry-After header (seconds or an HTTP date); 0 if
-// absent or unusable.
+// absent, unusable or longer than maxRetryAfter.
 func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s <= 0 || s > int64(24*time.Hour/time.Second) {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
+	if d, ok := retryafter.Parse(v, now); ok && d <= maxRetryAfter {
+		return d
 	}
 	return 0
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/regoresilience/rego/classify"
+	"github.com/regoresilience/rego/internal/nohedge"
 	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
 	"github.com/regoresilience/rego/scheduler"
@@ -149,8 +150,10 @@ func (g *group[T]) launch(k int) {
 	cs := g.callState()
 	now := cs.e.clock.Now()
 	// No attempt starts once the caller gave up, the executor closed or the
-	// call's deadline passed: the round ends with what it has.
-	over := cs.ctx.Err() != nil || cs.e.closed.Load() || (!cs.deadline.IsZero() && !now.Before(cs.deadline))
+	// call's deadline passed, nor for a call marked as not to be hedged: the
+	// round ends with what it has, and no permit is spent.
+	over := cs.ctx.Err() != nil || cs.e.closed.Load() || (!cs.deadline.IsZero() && !now.Before(cs.deadline)) ||
+		nohedge.Is(cs.ctx)
 	granted := !over && g.tryAcquireHedge(&cs)
 	hs.mu.Lock()
 	hs.asking = false

@@ -7,30 +7,30 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// readAheadLimit bounds how much of an error response's body (status >= 400)
-// an attempt reads before it returns. Error bodies are small; reading them to
-// the end lets the connection be reused when the attempt is retried, and the
-// bytes stay available if the response turns out to be the one returned to
-// the caller. A body known to be larger is not read ahead: discarding it closes
-// its connection instead.
-const readAheadLimit = 16 << 10
+// Bounds of what the transport reads of a response it discards for a retry.
+// Reading a small body to its end lets an HTTP/1 connection be reused; a body
+// that is large, or slow to come, is cut off by closing it, which costs the
+// connection but never delays the next attempt by more than drainTimeout.
+const (
+	drainLimit   = 16 << 10              // bytes read at most; a body known to be larger is closed unread
+	drainTimeout = 10 * time.Millisecond // time spent at most, whatever the number of responses
+	excerptLimit = 1 << 10               // bytes of a drained body kept on its StatusError
+)
 
 var errReadOnClosedBody = errors.New("http: read on closed response body")
 
-// body is the Body of every response the Transport hands on. It serves the
-// bytes read ahead first, then the rest of the original body; Close closes the
-// original and releases the attempt's request context.
+// body is the Body of every response the Transport hands on. Close closes the
+// original and releases the attempt's request context, which after the
+// response's headers arrived is the caller's request context only.
 //
 // Ownership: whoever holds the response reads it (one reader, as for any
 // response body); Close may be called concurrently with Read, as net/http
 // allows, to abort it. closed is the only state both touch.
 type body struct {
-	ahead  []byte        // read ahead by the attempt; served first
-	off    int           // the reader's position in ahead
-	rc     io.ReadCloser // the rest of the original body; nil when it was read to its end (or failed)
-	tail   error         // returned once ahead is consumed and rc is nil: io.EOF or the read-ahead's error
+	rc     io.ReadCloser
 	cancel context.CancelFunc
 	closed atomic.Bool
 }
@@ -38,14 +38,6 @@ type body struct {
 func (b *body) Read(p []byte) (int, error) {
 	if b.closed.Load() {
 		return 0, errReadOnClosedBody
-	}
-	if b.off < len(b.ahead) {
-		n := copy(p, b.ahead[b.off:])
-		b.off += n
-		return n, nil
-	}
-	if b.rc == nil {
-		return 0, b.tail
 	}
 	return b.rc.Read(p)
 }
@@ -56,10 +48,7 @@ func (b *body) Close() error {
 	if !b.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	var err error
-	if b.rc != nil {
-		err = b.rc.Close()
-	}
+	err := b.rc.Close()
 	b.cancel()
 	return err
 }
@@ -83,64 +72,48 @@ func wrapBody(resp *http.Response, b *body) {
 	resp.Body = b
 }
 
-// readAhead reads an error response's body up to readAheadLimit into memory.
-// It returns the bytes read and, when the body goes on, the original for the
-// rest; when it ended (or failed), the original is closed and tail says how.
-func readAhead(resp *http.Response) (ahead []byte, rest io.ReadCloser, tail error) {
-	rc := resp.Body
-	if rc == nil || rc == http.NoBody {
-		return nil, nil, io.EOF
-	}
-	if resp.ContentLength > readAheadLimit {
-		return nil, rc, nil
-	}
-	ahead, err := io.ReadAll(io.LimitReader(rc, readAheadLimit+1))
-	switch {
-	case err != nil:
-		rc.Close()
-		return ahead, nil, err
-	case len(ahead) > readAheadLimit:
-		return ahead, rc, nil
-	}
-	rc.Close()
-	return ahead, nil, io.EOF
+// heldResponse is a response an attempt got, and the StatusError that stands
+// for it when its status is 400 or more (nil otherwise).
+type heldResponse struct {
+	resp *http.Response
+	se   *StatusError
 }
 
 // tracker holds the responses of one call's attempts until the call decides
-// which one, if any, goes to the caller; every other one is closed. It is
-// shared by the call's attempts (the caller's goroutine and hedge goroutines),
-// so mu guards everything in it.
+// which one, if any, goes to the caller; every other one is drained or
+// closed. It is shared by the call's attempts (the caller's goroutine and
+// hedge goroutines), so mu guards everything in it.
 type tracker struct {
 	mu   sync.Mutex
-	done bool             // the call ended: responses arriving now are closed at once
-	held []*http.Response // not yet closed nor handed to the caller
-	last error            // the latest attempt error other than a skipped hedge
+	done bool           // the call ended: responses arriving now are closed at once
+	held []heldResponse // not yet closed nor handed to the caller
+	last error          // the latest attempt error other than a skipped hedge
 }
 
-// hold keeps resp until the call ends. It returns false, having closed resp,
-// when the call already ended (a hedge that lost the race).
-func (t *tracker) hold(resp *http.Response) bool {
+// hold keeps resp (and se, its error, if any) until the call ends. It returns
+// false, having closed resp, when the call already ended (a hedge that lost
+// the race).
+func (t *tracker) hold(resp *http.Response, se *StatusError) bool {
 	t.mu.Lock()
 	if t.done {
 		t.mu.Unlock()
 		resp.Body.Close()
 		return false
 	}
-	t.held = append(t.held, resp)
+	t.held = append(t.held, heldResponse{resp, se})
 	t.mu.Unlock()
 	return true
 }
 
-// closeHeld closes the responses held so far. A new round of attempts calls it:
-// the earlier rounds failed, so none of their responses can be the answer.
-func (t *tracker) closeHeld() {
+// discardHeld drains and closes the responses held so far. A new round of
+// attempts calls it before it sends: the earlier rounds failed, so none of
+// their responses can be the answer.
+func (t *tracker) discardHeld() {
 	t.mu.Lock()
 	held := t.held
 	t.held = nil
 	t.mu.Unlock()
-	for _, r := range held {
-		r.Body.Close()
-	}
+	drain(held)
 }
 
 // failed records err as the latest real attempt error and returns it.
@@ -151,21 +124,73 @@ func (t *tracker) failed(err error) error {
 	return err
 }
 
-// finish ends the call: every held response except keep is closed, and later
-// ones will be. It reports whether keep was held (and so is still open), and
+// finish ends the call: it returns the held response that is keep, or whose
+// StatusError is se (nil if none is held: it was already closed), closes
+// every other one, unread, and makes hold close any later one. It also
 // returns the latest real attempt error.
-func (t *tracker) finish(keep *http.Response) (kept bool, last error) {
+func (t *tracker) finish(keep *http.Response, se *StatusError) (kept *http.Response, last error) {
 	t.mu.Lock()
 	t.done = true
 	held, last := t.held, t.last
 	t.held = nil
 	t.mu.Unlock()
-	for _, r := range held {
-		if r == keep && keep != nil {
-			kept = true
+	for _, h := range held {
+		if kept == nil && ((keep != nil && h.resp == keep) || (se != nil && h.se == se)) {
+			kept = h.resp
 			continue
 		}
-		r.Body.Close()
+		h.resp.Body.Close()
 	}
 	return kept, last
+}
+
+// drain reads what it cheaply can of each discarded response, so that HTTP/1
+// connections go back to the pool, keeps an excerpt of each error body on its
+// StatusError, and closes them all. It spends at most drainTimeout in total:
+// a timer then closes every body, which aborts a read in progress (closing a
+// net/http body also cancels its request context, and either ends a read).
+//
+// The timer's function is the only goroutine drain starts; it ends once it
+// has closed the bodies, and it never runs if drain finishes first.
+func drain(held []heldResponse) {
+	var timer *time.Timer
+	for _, h := range held {
+		if !worthDraining(h.resp) {
+			h.resp.Body.Close()
+			continue
+		}
+		if timer == nil {
+			timer = time.AfterFunc(drainTimeout, func() {
+				for _, h := range held {
+					h.resp.Body.Close()
+				}
+			})
+		}
+		readSome(h)
+		h.resp.Body.Close()
+	}
+	if timer != nil {
+		timer.Stop()
+	}
+}
+
+// worthDraining reports whether reading resp's body before closing it may
+// save a connection: only HTTP/1 keeps its connection across a body closed
+// early (HTTP/2 resets just the stream), and only a body that may be small
+// is worth reading.
+func worthDraining(resp *http.Response) bool {
+	return resp.ProtoMajor < 2 && resp.ContentLength <= drainLimit
+}
+
+// readSome reads h's body up to drainLimit, keeping its first excerptLimit
+// bytes on h's StatusError.
+func readSome(h heldResponse) {
+	buf := make([]byte, excerptLimit)
+	n, err := io.ReadFull(h.resp.Body, buf)
+	if h.se != nil {
+		h.se.setExcerpt(buf[:n])
+	}
+	if err == nil {
+		io.Copy(io.Discard, io.LimitReader(h.resp.Body, drainLimit-excerptLimit+1))
+	}
 }

@@ -2,12 +2,13 @@ package regohttp
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 type closeCounter struct {
@@ -17,7 +18,7 @@ type closeCounter struct {
 
 func (c closeCounter) Close() error { c.n.Add(1); return nil }
 
-func heldResponse(n *atomic.Int64) *http.Response {
+func newHeld(n *atomic.Int64) *http.Response {
 	resp := &http.Response{StatusCode: 200, Body: closeCounter{strings.NewReader("x"), n}}
 	wrapBody(resp, &body{rc: resp.Body, cancel: func() {}})
 	return resp
@@ -25,33 +26,33 @@ func heldResponse(n *atomic.Int64) *http.Response {
 
 // TestTrackerLateResponse verifies that a response that arrives after the call
 // ended (a hedge that lost) is closed at once, and that finish closes every
-// held response but the one it keeps.
+// held response but the one it keeps, found by response or by StatusError.
 func TestTrackerLateResponse(t *testing.T) {
 	var closed atomic.Int64
 	var tr tracker
-	a, b := heldResponse(&closed), heldResponse(&closed)
-	if !tr.hold(a) || !tr.hold(b) {
+	a, b := newHeld(&closed), newHeld(&closed)
+	se := &StatusError{StatusCode: 503}
+	if !tr.hold(a, nil) || !tr.hold(b, se) {
 		t.Fatal("hold refused before the end")
 	}
-	if kept, _ := tr.finish(b); !kept || closed.Load() != 1 {
-		t.Fatalf("finish: kept=%v closed=%d; want kept, 1 closed", kept, closed.Load())
+	if kept, _ := tr.finish(nil, se); kept != b || closed.Load() != 1 {
+		t.Fatalf("finish: kept=%v closed=%d; want b kept, 1 closed", kept, closed.Load())
 	}
-	if tr.hold(heldResponse(&closed)) || closed.Load() != 2 {
+	if tr.hold(newHeld(&closed), nil) || closed.Load() != 2 {
 		t.Fatalf("late hold: closed=%d; want refused and closed", closed.Load())
 	}
-	if kept, _ := tr.finish(a); kept {
+	if kept, _ := tr.finish(a, nil); kept != nil {
 		t.Error("finish kept a response that was already closed")
 	}
 }
 
-// TestBody verifies the body wrapper: read-ahead bytes first, then the rest;
-// Close once; reads after Close fail; the context is released.
+// TestBody verifies the body wrapper: Close once, reads after Close fail, the
+// context is released.
 func TestBody(t *testing.T) {
 	var closed, canceled atomic.Int64
-	rest := closeCounter{strings.NewReader(" world"), &closed}
-	b := &body{ahead: []byte("hello"), rc: rest, cancel: func() { canceled.Add(1) }}
+	b := &body{rc: closeCounter{strings.NewReader("hello"), &closed}, cancel: func() { canceled.Add(1) }}
 	got, err := io.ReadAll(b)
-	if err != nil || string(got) != "hello world" {
+	if err != nil || string(got) != "hello" {
 		t.Fatalf("ReadAll = %q, %v", got, err)
 	}
 	b.Close()
@@ -61,11 +62,6 @@ func TestBody(t *testing.T) {
 	}
 	if _, err := b.Read(make([]byte, 1)); err == nil {
 		t.Error("Read after Close succeeded")
-	}
-
-	failed := &body{ahead: []byte("par"), tail: io.ErrUnexpectedEOF, cancel: func() {}}
-	if got, err := io.ReadAll(failed); string(got) != "par" || !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("ReadAll of a failed read-ahead = %q, %v", got, err)
 	}
 }
 
@@ -91,20 +87,71 @@ func TestUpgradeBodyWritable(t *testing.T) {
 	}
 }
 
-// TestReadAhead verifies the read-ahead limits.
-func TestReadAhead(t *testing.T) {
-	var closed atomic.Int64
-	mk := func(s string, length int64) *http.Response {
-		return &http.Response{Body: closeCounter{strings.NewReader(s), &closed}, ContentLength: length}
-	}
-	if ahead, rest, tail := readAhead(mk("small", 5)); string(ahead) != "small" || rest != nil || tail != io.EOF || closed.Load() != 1 {
-		t.Errorf("small: %q %v %v closed=%d", ahead, rest, tail, closed.Load())
-	}
-	big := strings.Repeat("x", readAheadLimit+10)
-	if ahead, rest, _ := readAhead(mk(big, int64(len(big)))); len(ahead) != 0 || rest == nil {
-		t.Errorf("known large: read %d bytes ahead; want none", len(ahead))
-	}
-	if ahead, rest, _ := readAhead(mk(big, -1)); len(ahead) != readAheadLimit+1 || rest == nil {
-		t.Errorf("unknown large: read %d bytes ahead, rest %v", len(ahead), rest)
-	}
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// stalled is a body that blocks until closed, as a server holding a body
+// open does.
+type stalled struct {
+	closed chan struct{}
+	n      *atomic.Int64
+}
+
+func (s stalled) Read([]byte) (int, error) { <-s.closed; return 0, errReadOnClosedBody }
+func (s stalled) Close() error {
+	s.n.Add(1)
+	close(s.closed)
+	return nil
+}
+
+// TestDrain verifies the bounds of draining discarded responses: bytes read
+// (none for a body known to be large or sent over HTTP/2, at most drainLimit
+// otherwise), the excerpt kept, and the time spent on a body that never comes.
+func TestDrain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var closed atomic.Int64
+		mk := func(s string, length int64, proto int) (heldResponse, *countingReader) {
+			cr := &countingReader{r: strings.NewReader(s)}
+			resp := &http.Response{StatusCode: 503, ProtoMajor: proto, ContentLength: length,
+				Body: closeCounter{cr, &closed}}
+			wrapBody(resp, &body{rc: resp.Body, cancel: func() {}})
+			return heldResponse{resp, &StatusError{StatusCode: 503, excerpt: new(atomic.Pointer[string])}}, cr
+		}
+		big := strings.Repeat("x", drainLimit+10)
+		small, smallR := mk("busy", 4, 1)
+		knownBig, knownBigR := mk(big, int64(len(big)), 1)
+		unknownBig, unknownBigR := mk(big, -1, 1)
+		h2, h2R := mk("busy", 4, 2)
+		stall := stalled{closed: make(chan struct{}), n: &closed}
+		stalledResp := &http.Response{StatusCode: 503, ProtoMajor: 1, ContentLength: -1, Body: stall}
+		wrapBody(stalledResp, &body{rc: stalledResp.Body, cancel: func() {}})
+
+		start := time.Now()
+		drain([]heldResponse{small, knownBig, unknownBig, h2, {resp: stalledResp}})
+		if took := time.Since(start); took != drainTimeout {
+			t.Errorf("drain took %v; want %v (the stalled body's bound)", took, drainTimeout)
+		}
+		if closed.Load() != 5 {
+			t.Errorf("%d bodies closed; want 5", closed.Load())
+		}
+		if smallR.n != 4 || small.se.Excerpt() != "busy" {
+			t.Errorf("small body: read %d bytes, excerpt %q; want 4, \"busy\"", smallR.n, small.se.Excerpt())
+		}
+		if knownBigR.n != 0 || h2R.n != 0 || knownBig.se.Excerpt() != "" {
+			t.Errorf("read %d bytes of a body known to be large, %d over HTTP/2; want none", knownBigR.n, h2R.n)
+		}
+		if unknownBigR.n > drainLimit+1 || len(unknownBig.se.Excerpt()) != excerptLimit {
+			t.Errorf("unknown large body: read %d bytes (limit %d), excerpt of %d bytes",
+				unknownBigR.n, drainLimit, len(unknownBig.se.Excerpt()))
+		}
+	})
 }

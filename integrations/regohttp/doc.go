@@ -18,21 +18,27 @@
 // of the request through the base RoundTripper; a response with a status of
 // 400 or more becomes a *StatusError for the classifier, marked so that
 // classify.Default also does the right thing (Permanent for statuses not worth
-// retrying, RetryAfter for the pushback of a 429 or 503). The transport, which
-// sees the request, enforces the idempotency rules (see Transport): an
-// attempt it must not repeat carries a *NotRetriedError.
+// retrying, RetryAfter for the pushback of a 429 or 503). A StatusError
+// describes the response (status, a few headers, an excerpt of a body that
+// was drained) and never holds it, so timelines keep no connection alive. The
+// transport, which sees the request, enforces the idempotency rules (see
+// Transport): an attempt it must not repeat carries a *NotRetriedError, and a
+// request it must not send twice runs without hedges.
 //
 // # Ownership
 //
 // A Transport is immutable after NewTransport. The state of one RoundTrip (a
 // call) is shared by its attempts: the caller's goroutine and, when hedging,
-// hedge goroutines that may outlive RoundTrip when they lost. Responses move
-// from the base RoundTripper to the attempt, which hands them to the call's
-// tracker (a mutex-guarded list); when the call ends, the tracker hands the
-// chosen response to the caller and closes every other one, including those
-// of losers that arrive later. The caller owns the returned response and must
-// close its body, as with any RoundTripper. So no response body leaks, hedged
-// or not.
+// hedge goroutines that may outlive RoundTrip when they lost. Attempts read
+// the caller's request only until RoundTrip returns. Responses move from the
+// base RoundTripper to the attempt, which detaches them from the attempt's
+// context as their headers arrive and hands them, unread, to the call's
+// tracker (a mutex-guarded list). A new round of attempts drains (bounded in
+// bytes and time) and closes the responses of the rounds before it; when the
+// call ends, the tracker hands the deciding response to the caller untouched
+// and closes every other one, including those of losers that arrive later.
+// The caller owns the returned response and must close its body, as with any
+// RoundTripper. So no response body leaks, hedged or not.
 //
 // # Time
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/regoresilience/rego/classify"
@@ -19,16 +20,18 @@ const (
 	// ReasonBodyNotReplayable: the request has a body and no GetBody, so it
 	// cannot be sent again.
 	ReasonBodyNotReplayable = "http_body_not_replayable"
-	// ReasonHedgeSkipped: the policy fired a hedge for a request that must not
-	// be sent twice; the transport sent nothing for it.
+	// ReasonHedgeSkipped: a hedge was started for a request that must not be
+	// sent twice, and the transport sent nothing for it. A guard: RoundTrip
+	// runs such requests as calls for which the engine starts no hedge.
 	ReasonHedgeSkipped = "http_hedge_skipped"
 )
 
 var (
 	// ErrHedgeSkipped is the error of a hedge attempt that the transport did
 	// not send because the request must not be sent twice (it is not
-	// idempotent, or its body cannot be replayed). It is never returned by
-	// RoundTrip; it shows on timelines.
+	// idempotent, or its body cannot be replayed). A guard: RoundTrip runs
+	// such requests as calls for which the engine launches no hedge, so it
+	// does not show on their timelines. It is never returned by RoundTrip.
 	ErrHedgeSkipped = errors.New("regohttp: hedge not sent: the request must not be sent twice")
 	// ErrBodyNotReplayable is the error of an attempt that had no body to send:
 	// the request has a Body but no GetBody and the body was already used.
@@ -40,6 +43,9 @@ var (
 // classifier to read; RoundTrip itself never returns it: the caller gets the
 // response (see Transport).
 //
+// It describes the response without holding it: timelines and observers keep
+// StatusErrors, and must not keep responses (and their connections) alive.
+//
 // Code that makes its own HTTP calls under rego can return a StatusError from
 // its operation too, so that Classifier classifies it.
 type StatusError struct {
@@ -48,9 +54,57 @@ type StatusError struct {
 	RetryAfter time.Duration // the Retry-After wait of a 429 or 503 (0 = none)
 	Method     string        // the request's method ("" means GET)
 
-	// resp is the response this error stands for, held by the transport until
-	// the call ends. Written once when the error is made, read by RoundTrip.
-	resp *http.Response
+	// Header holds copies of the response headers that help explain an error,
+	// when present: Content-Type, Retry-After, Www-Authenticate and the
+	// request IDs X-Request-Id, Request-Id and X-Correlation-Id. Nil when
+	// none was sent.
+	Header http.Header
+
+	// excerpt is set (once, by the transport) when the response was discarded
+	// for a retry and its body read before closing, possibly after the error
+	// was recorded: hence an atomic, behind a pointer so that StatusError
+	// values can still be copied.
+	excerpt *atomic.Pointer[string]
+}
+
+// Excerpt returns the start of the response body (at most 1 KiB) when the
+// Transport read it: only for a response discarded for a retry, over HTTP/1,
+// whose body was small enough and arrived in time (see Transport). It is set
+// before the call ends, so observers' OnSuccess and OnFailure see it; it is
+// "" otherwise, and always for the response RoundTrip returns, whose body
+// only the caller reads.
+func (e *StatusError) Excerpt() string {
+	if e.excerpt == nil {
+		return ""
+	}
+	if p := e.excerpt.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (e *StatusError) setExcerpt(b []byte) {
+	if e.excerpt != nil && len(b) > 0 {
+		s := string(b)
+		e.excerpt.Store(&s)
+	}
+}
+
+// explainingHeaders are the response headers a StatusError keeps.
+var explainingHeaders = [...]string{"Content-Type", "Retry-After", "Www-Authenticate", "X-Request-Id", "Request-Id", "X-Correlation-Id"}
+
+// explainingHeader copies the explaining headers of h; nil if it has none.
+func explainingHeader(h http.Header) http.Header {
+	var out http.Header
+	for _, name := range explainingHeaders {
+		if v, ok := h[name]; ok {
+			if out == nil {
+				out = make(http.Header, 2)
+			}
+			out[name] = append([]string(nil), v...)
+		}
+	}
+	return out
 }
 
 // Error returns e.g. "regohttp: GET: 503 Service Unavailable".

@@ -146,3 +146,98 @@ func ExampleClassifier() {
 	// retryable error
 	// abort http_not_idempotent
 }
+
+// Policies per route: a hedged, named route and a default for every host. The
+// client reads the status of whatever response it gets; an error means there
+// was no response at all.
+func ExampleNewTransport() {
+	exec, err := rego.NewExecutor(
+		regohttp.WithHTTPClassifier(), // registers regohttp.Classifier as "http"
+		engine.WithProvider(controlplane.NewStatic(map[string]policy.Policy{
+			"http.*": {
+				Retry:      policy.Retry{MaxAttempts: 3, InitialBackoff: 50 * time.Millisecond, AttemptTimeout: 2 * time.Second},
+				Classifier: "http",
+			},
+			"users.GetUser": {
+				Retry:      policy.Retry{MaxAttempts: 2},
+				Hedge:      policy.Hedge{MaxHedges: 1, Percentile: 95, Delay: 50 * time.Millisecond},
+				Classifier: "http",
+			},
+		})),
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer exec.Close()
+
+	client := &http.Client{Transport: regohttp.NewTransport(exec,
+		regohttp.WithKeyFunc(func(req *http.Request) rego.Key {
+			if req.URL.Host == "users.internal" && req.Method == http.MethodGet {
+				return rego.ParseKey("users.GetUser") // name the route, never the request
+			}
+			return regohttp.DefaultKey(req) // "http.GET_api.example.com"
+		}),
+	)}
+	resp, err := client.Get("http://users.internal/users/42")
+	if err != nil {
+		return // no response at all: refused connections, timeouts, the context ended
+	}
+	defer resp.Body.Close() // the body is untouched: read it, or just close it
+	if resp.StatusCode >= 400 {
+		return // the response that decided the call: a 404 at once, or the last 503
+	}
+}
+
+// timelinePrinter prints what each finished call's timeline keeps of the
+// error responses its attempts got.
+type timelinePrinter struct{ observe.Base }
+
+func (timelinePrinter) OnSuccess(_ context.Context, tl *observe.Timeline) {
+	for _, a := range tl.Attempts {
+		if se, ok := errors.AsType[*regohttp.StatusError](a.Err); ok {
+			fmt.Printf("attempt %d: %d, request id %s, body %q\n",
+				a.Index, se.StatusCode, se.Header.Get("X-Request-Id"), se.Excerpt())
+		}
+	}
+}
+
+// What a timeline keeps of a response discarded for a retry: its status, the
+// headers that explain it and, since the transport drained its small HTTP/1
+// body to reuse the connection, the start of that body. The response itself
+// is closed.
+func ExampleStatusError() {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			w.Header().Set("X-Request-Id", "req-1")
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "hello")
+	}))
+	defer srv.Close()
+
+	exec, err := rego.NewExecutor(
+		regohttp.WithHTTPClassifier(),
+		engine.WithObserver(timelinePrinter{}),
+		engine.WithProvider(controlplane.NewStatic(map[string]policy.Policy{
+			"http.*": {Retry: policy.Retry{MaxAttempts: 2, InitialBackoff: time.Millisecond}, Classifier: "http"},
+		})),
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer exec.Close()
+	transport := regohttp.NewTransport(exec)
+	defer transport.CloseIdleConnections()
+
+	resp, err := (&http.Client{Transport: transport}).Get(srv.URL)
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode)
+	// Output:
+	// attempt 0: 503, request id req-1, body "overloaded\n"
+	// 200
+}

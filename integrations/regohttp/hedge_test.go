@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/regoresilience/rego/budget"
 	"github.com/regoresilience/rego/engine"
 	"github.com/regoresilience/rego/integrations/regohttp"
 	"github.com/regoresilience/rego/observe"
@@ -163,35 +165,62 @@ func slowly(req *http.Request, d time.Duration, resp *http.Response, err error) 
 	}
 }
 
+// hedgeBudget grants every hedge and counts the permits asked for.
+type hedgeBudget struct{ asked atomic.Int64 }
+
+func (b *hedgeBudget) TryAcquire() bool  { b.asked.Add(1); return true }
+func (b *hedgeBudget) Release()          {}
+func (b *hedgeBudget) Record(bool, bool) {}
+
 // TestNonIdempotentNotHedged verifies that a POST is never sent twice, even
-// under a policy that hedges: the hedge sends nothing.
+// under a policy that hedges: no hedge runs and no hedge permit is spent. A
+// POST with an Idempotency-Key, under the same policy, is hedged.
 func TestNonIdempotentNotHedged(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := &fakeRT{fn: func(req *http.Request, attempt int) (*http.Response, error) {
-			return slowly(req, 100*time.Millisecond, reply(201, "created"), nil)
-		}}
-		exec, obs := newExec(t, hedged(1, 10*time.Millisecond))
-		client := &http.Client{Transport: regohttp.NewTransport(exec, regohttp.WithBase(f))}
-		resp, err := client.Post("http://svc.test/orders", "text/plain", strings.NewReader("tea"))
-		if err != nil {
-			t.Fatalf("Post: %v", err)
-		}
-		if body := readAll(t, resp); resp.StatusCode != 201 || body != "created" {
-			t.Errorf("got %d %q", resp.StatusCode, body)
-		}
-		if n := f.calls.Load(); n != 1 {
-			t.Errorf("the request was sent %d times; want 1", n)
-		}
-		tl := obs.only(t)
-		if !tl.Hedged() {
-			t.Errorf("the policy's hedge did not fire; the test proves nothing\n%v", tl)
-		}
-	})
+	for _, tc := range []struct {
+		name   string
+		key    bool
+		sends  int64
+		hedged bool
+	}{
+		{"no idempotency key", false, 1, false},
+		{"Idempotency-Key", true, 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := &fakeRT{fn: func(req *http.Request, attempt int) (*http.Response, error) {
+					return slowly(req, 100*time.Millisecond, reply(201, "created"), nil)
+				}}
+				hb := &hedgeBudget{}
+				exec, obs := newExec(t, hedged(1, 10*time.Millisecond),
+					engine.WithKeyBudgets(nil, func() budget.Budget { return hb }))
+				client := &http.Client{Transport: regohttp.NewTransport(exec, regohttp.WithBase(f))}
+				req, _ := http.NewRequest(http.MethodPost, "http://svc.test/orders", strings.NewReader("tea"))
+				if tc.key {
+					req.Header.Set("Idempotency-Key", "order-1")
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatalf("Post: %v", err)
+				}
+				if body := readAll(t, resp); resp.StatusCode != 201 || body != "created" {
+					t.Errorf("got %d %q", resp.StatusCode, body)
+				}
+				synctest.Wait() // the hedge that lost, if any, has returned
+				tl := obs.only(t)
+				if n := f.calls.Load(); n != tc.sends || tl.Hedged() != tc.hedged {
+					t.Errorf("the request was sent %d times, hedged %v; want %d, %v\n%v", n, tl.Hedged(), tc.sends, tc.hedged, tl)
+				}
+				if want := int64(tc.sends - 1); hb.asked.Load() != want {
+					t.Errorf("%d hedge permits asked for; want %d", hb.asked.Load(), want)
+				}
+			})
+		})
+	}
 }
 
 // TestSkippedHedgeKeepsRealError verifies that when a POST that never reached
-// the server is retried under a hedging policy, the error RoundTrip returns is
-// the real one, not the skipped hedge's.
+// the server is retried under a hedging policy, no hedge runs in any round
+// and the error RoundTrip returns is the real one.
 func TestSkippedHedgeKeepsRealError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
@@ -212,7 +241,7 @@ func TestSkippedHedgeKeepsRealError(t *testing.T) {
 			t.Errorf("sent %d times; want 2 (one per round, no hedge)", n)
 		}
 		tl := obs.only(t)
-		if got := fmt.Sprint(reasons(tl)); got != "[error hedge:http_hedge_skipped error hedge:http_hedge_skipped]" {
+		if got := fmt.Sprint(reasons(tl)); got != "[error error]" {
 			t.Errorf("attempts %s\n%v", got, tl)
 		}
 	})

@@ -61,16 +61,16 @@ func (o *timelines) only(t testing.TB) *observe.Timeline {
 
 // newExec returns an executor running p for every key, with the HTTP
 // classifier, no budgets (so that tests decide every retry) and an observer
-// keeping timelines. It is closed when the test ends.
-func newExec(t testing.TB, p policy.Policy) (*engine.Engine, *timelines) {
+// keeping timelines; opts come after those. It is closed when the test ends.
+func newExec(t testing.TB, p policy.Policy, opts ...engine.Option) (*engine.Engine, *timelines) {
 	t.Helper()
 	obs := &timelines{}
-	exec, err := rego.NewExecutor(
+	exec, err := rego.NewExecutor(append([]engine.Option{
 		regohttp.WithHTTPClassifier(),
 		engine.WithProvider(controlplane.NewStatic(map[string]policy.Policy{"*": p})),
 		engine.WithKeyBudgets(nil, nil),
 		engine.WithObserver(obs),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewExecutor: %v", err)
 	}

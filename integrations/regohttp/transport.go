@@ -7,12 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/regoresilience/rego"
 	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/engine"
+	"github.com/regoresilience/rego/internal/nohedge"
 	"github.com/regoresilience/rego/observe"
 )
 
@@ -28,18 +30,25 @@ import (
 // response, whatever its status: the response of the attempt that succeeded
 // (status below 400) or, when none did, the response of the attempt that
 // decided the call — a 404 at once, the last 503 once attempts, the budget or
-// the deadline ran out. Its body is open and complete. It returns an error only
-// when it has no response to give: every attempt failed without one
-// (connection refused, timeouts), the request's context ended (the error
-// matches its ctx.Err()), or the engine refused the call. That error is the
-// engine's *engine.Error, which wraps the last attempt's error.
+// the deadline ran out. It returns as soon as that response's headers are in
+// and the policy decided, and hands it over untouched: the transport reads
+// none of its body, which only the caller reads and which is complete
+// whatever rego's timeouts. It returns an error only when it has no response
+// to give: every attempt failed without one (connection refused, timeouts),
+// the request's context ended (the error matches its ctx.Err()), or the
+// engine refused the call. That error is the engine's *engine.Error, which
+// wraps the last attempt's error.
 //
 // # Retries and idempotency
 //
 // A response with status 408, 429, 500, 502, 503 or 504 is retried; 429 and 503
 // wait at least their Retry-After. Other statuses of 400 and more end the
-// call. A failed attempt's response body is read (up to 16 KiB) and closed
-// before the next attempt starts, so that the connection can be reused.
+// call, and are returned without any of their body read. A response
+// discarded for a retry is drained when the next attempt starts, so that its
+// HTTP/1 connection can be reused: at most 16 KiB and 10 ms in all (a body
+// known to be larger, or sent over HTTP/2, where closing costs no connection,
+// is closed unread), then it is closed. Responses of hedges that lost are
+// closed unread.
 //
 // A request is sent again only when that is safe:
 //
@@ -51,16 +60,17 @@ import (
 //     attempt surely never reached the server: the connection could not be
 //     made (a *net.OpError with Op "dial"). Any other failure, and any
 //     response, ends the call (reason "http_not_idempotent"). They are never
-//     hedged: a hedge fired by the policy sends nothing and fails at once with
-//     ErrHedgeSkipped (reason "http_hedge_skipped"; "hedge_lost" when the
-//     first attempt settled the call before the engine looked at the hedge).
-//     It still costs a hedge-budget permit: give hedging policies only to
-//     keys of retry-safe routes (see WithKeyFunc).
+//     hedged: RoundTrip runs them as calls that launch no hedge, so they
+//     spend no hedge-budget permit either.
 //   - A request with a body is sent again only if Request.GetBody is set
 //     (http.NewRequest sets it for *bytes.Buffer, *bytes.Reader and
 //     *strings.Reader bodies); each attempt after the first sends a fresh
 //     body from GetBody. Without GetBody the request is sent once (reason
-//     "http_body_not_replayable").
+//     "http_body_not_replayable") and never hedged.
+//
+// Each attempt sends a clone of the request. Attempts read the caller's
+// request only until RoundTrip returns: a hedge that lost and starts later
+// sends nothing, so the caller may reuse its request at once.
 //
 // # Time
 //
@@ -183,7 +193,8 @@ var (
 
 // RoundTrip sends req under the policy of its key. See Transport for what it
 // returns and when a request is sent more than once. It does not modify req,
-// and it closes req.Body, as a RoundTripper must.
+// and it closes req.Body, as a RoundTripper must. Once it returned, nothing
+// it started reads req again, so the caller may reuse req at once.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req == nil {
 		return nil, errNilRequest
@@ -199,58 +210,75 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		exec = rego.Default()
 	}
 	c := newCall(t, req)
-	resp, err := engine.DoValue(exec, req.Context(), t.key(req), c.attempt)
+	ctx := c.ctx
+	if !c.hedgeSafe() {
+		ctx = nohedge.With(ctx) // no hedge, so no hedge permit spent, for a request sent once
+	}
+	resp, err := engine.DoValue(exec, ctx, t.key(req), c.attempt)
 	return c.end(resp, err)
 }
 
 // call is one RoundTrip. It lives as long as the slowest of its attempts:
 // hedges that lost may still be running when RoundTrip returns.
 //
-// Ownership: everything but taken and tr is written by newCall and read-only
-// after. taken is claimed once by the first attempt that sends. tr guards the
-// responses.
+// Ownership: t to retrySafe are written by newCall and read-only after.
+// req is the caller's: attempts read it only under mu's read lock while ended
+// is false; end sets ended, under mu, before RoundTrip returns, so that an
+// attempt starting later (a hedge that lost) never touches req again. taken
+// is claimed once by the first attempt that sends. tr guards the responses.
 type call struct {
 	t          *Transport
 	req        *http.Request
-	hasBody    bool // req.Body is set and is not http.NoBody
-	replayable bool // the request can be sent more than once: no body, or GetBody
-	retrySafe  bool // it may be sent again once it may have reached the server
+	ctx        context.Context // req.Context()
+	method     string          // req.Method
+	hasBody    bool            // req.Body is set and is not http.NoBody
+	replayable bool            // the request can be sent more than once: no body, or GetBody
+	retrySafe  bool            // it may be sent again once it may have reached the server
 	taken      atomic.Bool
+	mu         sync.RWMutex
+	ended      bool
 	tr         tracker
 }
 
 func newCall(t *Transport, req *http.Request) *call {
-	c := &call{t: t, req: req}
+	c := &call{t: t, req: req, ctx: req.Context(), method: req.Method}
 	c.hasBody = req.Body != nil && req.Body != http.NoBody
 	c.replayable = !c.hasBody || req.GetBody != nil
 	c.retrySafe = t.retryNonIdempotent || IsIdempotent(req)
 	return c
 }
 
+// hedgeSafe reports whether the request may be sent by parallel attempts.
+func (c *call) hedgeSafe() bool { return c.retrySafe && c.replayable }
+
 // attempt is the operation the engine runs, once per attempt, in the caller's
 // goroutine or (hedges) in goroutines of their own.
 func (c *call) attempt(ctx context.Context) (*http.Response, error) {
 	info, hasInfo := rego.AttemptFromContext(ctx)
-	if info.Hedge && !(c.retrySafe && c.replayable) {
+	if info.Hedge && !c.hedgeSafe() {
+		// Not reached: the engine launches no hedge for the calls RoundTrip
+		// marks. A guard, should a hedge start anyway.
 		return nil, ErrHedgeSkipped
 	}
 	if !info.Hedge && info.Index > 0 {
-		c.tr.closeHeld() // a new round: the earlier ones failed
-	}
-	reqBody, err := c.body()
-	if err != nil {
-		return nil, c.tr.failed(err)
+		c.tr.discardHeld() // a new round: the earlier ones failed
 	}
 
 	// The request's context is the caller's (the body outlives the attempt),
 	// cancelled by the attempt's end until the response is detached.
-	rctx, cancel := context.WithCancel(c.req.Context())
+	rctx, cancel := context.WithCancel(c.ctx)
 	if hasInfo {
 		rctx = observe.ContextWithAttempt(rctx, info)
 	}
+	areq, err := c.request(rctx)
+	if err != nil {
+		cancel()
+		if err == errCallEnded {
+			return nil, err
+		}
+		return nil, c.tr.failed(err)
+	}
 	detach := context.AfterFunc(ctx, cancel)
-	areq := c.req.Clone(rctx)
-	areq.Body = reqBody
 
 	resp, err := c.t.base.RoundTrip(areq)
 	if err == nil && resp == nil {
@@ -268,32 +296,48 @@ func (c *call) attempt(ctx context.Context) (*http.Response, error) {
 	if resp.Body == nil {
 		resp.Body = http.NoBody // as http.Client does
 	}
-	if resp.StatusCode < http.StatusBadRequest {
-		if !detach() {
-			// rego ended the attempt as the headers arrived (a lost race, a
-			// timeout): the body is unusable.
-			cancel()
-			resp.Body.Close()
-			return nil, c.tr.failed(c.markErr(attemptEnded(ctx)))
-		}
-		wrapBody(resp, &body{rc: resp.Body, cancel: cancel})
-		if !c.tr.hold(resp) {
-			return nil, errCallEnded
-		}
-		return resp, nil
+	// The headers are in: from now on only the caller's context bounds the
+	// body, whatever becomes of the attempt, so that the body of the
+	// response that decides the call is whole whatever rego's timeouts.
+	if !detach() {
+		// rego ended the attempt as the headers arrived (a lost race, a
+		// timeout): the body is unusable.
+		cancel()
+		resp.Body.Close()
+		return nil, c.tr.failed(c.markErr(attemptEnded(ctx)))
 	}
-
-	se := c.statusError(resp)
-	ahead, rest, tail := readAhead(resp) // still bound by the attempt
-	detach()
-	if rest == nil {
-		cancel() // nothing left to read: release the context now
+	wrapBody(resp, &body{rc: resp.Body, cancel: cancel})
+	var se *StatusError
+	if resp.StatusCode >= http.StatusBadRequest {
+		se = c.statusError(resp)
 	}
-	wrapBody(resp, &body{ahead: ahead, rc: rest, tail: tail, cancel: cancel})
-	if !c.tr.hold(resp) {
+	// Nothing of the body is read here: the response is held, untouched,
+	// until the call decides (see tracker).
+	if !c.tr.hold(resp, se) {
 		return nil, errCallEnded
 	}
+	if se == nil {
+		return resp, nil
+	}
 	return nil, c.tr.failed(c.markStatus(se))
+}
+
+// request returns the request one attempt sends: a clone of the caller's,
+// with ctx and the attempt's body. It fails with errCallEnded once the call
+// ended: req is the caller's again.
+func (c *call) request(ctx context.Context) (*http.Request, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.ended {
+		return nil, errCallEnded
+	}
+	reqBody, err := c.body()
+	if err != nil {
+		return nil, err
+	}
+	areq := c.req.Clone(ctx)
+	areq.Body = reqBody
+	return areq, nil
 }
 
 // body returns the request body for one attempt: the original for the first
@@ -315,9 +359,11 @@ func (c *call) body() (io.ReadCloser, error) {
 	return b, nil
 }
 
-// statusError describes a response with a status of 400 or more.
+// statusError describes a response with a status of 400 or more, without
+// holding it.
 func (c *call) statusError(resp *http.Response) *StatusError {
-	se := &StatusError{StatusCode: resp.StatusCode, Status: resp.Status, Method: c.req.Method, resp: resp}
+	se := &StatusError{StatusCode: resp.StatusCode, Status: resp.Status, Method: c.method,
+		Header: explainingHeader(resp.Header), excerpt: new(atomic.Pointer[string])}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		se.RetryAfter, _ = ParseRetryAfter(resp.Header.Get("Retry-After"), c.t.now())
 	}
@@ -366,26 +412,34 @@ func neverSent(err error) bool {
 }
 
 // end turns the engine's result into RoundTrip's: the response to return (the
-// winner's, or the deciding error response), every other response closed.
+// winner's, or the deciding error response, untouched), every other response
+// closed. From here on no attempt reads the caller's request.
 func (c *call) end(resp *http.Response, err error) (*http.Response, error) {
+	c.mu.Lock()
+	c.ended = true
+	c.mu.Unlock()
+	var (
+		ee *engine.Error
+		se *StatusError
+	)
 	keep := resp
-	var ee *engine.Error
 	if err != nil {
 		keep = nil
 		var isEngine bool
 		if ee, isEngine = errors.AsType[*engine.Error](err); isEngine && ee.Cause == nil {
-			if se, ok := errors.AsType[*StatusError](ee.Err); ok {
-				keep = se.resp
-			}
+			se, _ = errors.AsType[*StatusError](ee.Err)
 		}
 	}
-	kept, last := c.tr.finish(keep)
+	kept, last := c.tr.finish(keep, se)
 	if c.hasBody && c.taken.CompareAndSwap(false, true) {
 		c.req.Body.Close() // no attempt sent it
 	}
-	if err == nil || (keep != nil && kept) {
-		keep.Request = c.req // as net/http's Transport does: the caller's request, not our clone
-		return keep, nil
+	if err == nil && kept == nil {
+		kept = resp // not held: from a base that the tracker never saw (cannot happen)
+	}
+	if kept != nil {
+		kept.Request = c.req // as net/http's Transport does: the caller's request, not our clone
+		return kept, nil
 	}
 	if ee != nil && last != nil && errors.Is(ee.Err, ErrHedgeSkipped) {
 		// The round's last result was a skipped hedge: report the real failure.
