@@ -21,6 +21,12 @@
 //     per-request timeouts, a size limit, refresh with jitter, exponential backoff
 //     while the server fails, and an optional on-disk cache of the last good document.
 //
+// Providers written outside this package (integrations/regoetcd's watch on an
+// etcd key, for one) build on [Publisher]: the transport stays theirs, and the
+// Publisher applies the same size limit, validation, versioning, last-known-good
+// rule, Status bookkeeping and cache file as NewFile and NewRemote, which are
+// built on it too.
+//
 // The document format is the one [policy.ParseDocument] reads:
 //
 //	{"policies": {"svc.Op": {...}, "svc.*": {...}, "*": {...}}}
