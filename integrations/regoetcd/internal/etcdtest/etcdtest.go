@@ -1,0 +1,83 @@
+// Package etcdtest starts a real single-node etcd server for tests, on
+// 127.0.0.1 ports and in a temporary directory, and connects clients to it.
+package etcdtest
+
+import (
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/regoresilience/rego/integrations/regoetcd/internal/devetcd"
+)
+
+// Server is a test's etcd server. Stop and Restart let a test take it down
+// and bring it back on the same data directory and ports.
+type Server struct {
+	t   testing.TB
+	cfg devetcd.Config
+	srv *devetcd.Server
+}
+
+// Start starts a server that the test's cleanup stops.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, cfg: devetcd.Config{Dir: t.TempDir(), ClientAddr: "127.0.0.1:0", PeerAddr: "127.0.0.1:0"}}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	srv, err := devetcd.Start(s.cfg)
+	if err != nil {
+		s.t.Fatalf("starting etcd: %v", err)
+	}
+	s.srv = srv
+	s.cfg.ClientAddr, s.cfg.PeerAddr = srv.ClientAddr, srv.PeerAddr
+}
+
+// Endpoint returns the client URL.
+func (s *Server) Endpoint() string { return "http://" + s.cfg.ClientAddr }
+
+// Stop stops the server; idempotent.
+func (s *Server) Stop() {
+	if s.srv != nil {
+		s.srv.Close()
+		s.srv = nil
+	}
+}
+
+// Restart starts the stopped server again on the same data directory and ports.
+func (s *Server) Restart() {
+	s.t.Helper()
+	if s.srv != nil {
+		s.t.Fatal("Restart: server is running")
+	}
+	s.start()
+}
+
+// Client returns a client of the server that the test's cleanup closes.
+func (s *Server) Client() *clientv3.Client {
+	s.t.Helper()
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{s.Endpoint()},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		s.t.Fatalf("etcd client: %v", err)
+	}
+	s.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// LeakOptions are the goleak options every test package of this module uses.
+// Each names one goroutine that etcd's server or client code starts at package
+// level or per process and never stops, so no test can end it:
+func LeakOptions() []goleak.Option {
+	return []goleak.Option{}
+}
