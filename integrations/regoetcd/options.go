@@ -34,8 +34,8 @@ type config struct {
 	logger *slog.Logger
 
 	// Test hooks, set only through export_test.go; nil in production.
-	afterGet   func()     // in the goroutine, after a successful Get, before the Watch
-	afterEvent func()     // in the goroutine, after anything that may change Current or Status
+	afterGet   func() // in the goroutine, after a successful Get, before the Watch
+	afterEvent func() // in the goroutine, after anything that may change Current or Status
 	rand       func() float64
 }
 
