@@ -9,6 +9,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/regoresilience/rego/integrations/regoetcd/internal/devetcd"
 )
@@ -67,6 +69,12 @@ func (s *Server) Client() *clientv3.Client {
 		Endpoints:   []string{s.Endpoint()},
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
+		// gRPC's reconnection backoff grows to minutes by default; a test that
+		// restarts the server wants the client back within a fraction of a second.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 200 * time.Millisecond},
+			MinConnectTimeout: time.Second,
+		})},
 	})
 	if err != nil {
 		s.t.Fatalf("etcd client: %v", err)
