@@ -7,7 +7,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -81,11 +80,4 @@ func (s *Server) Client() *clientv3.Client {
 	}
 	s.t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// LeakOptions are the goleak options every test package of this module uses.
-// Each names one goroutine that etcd's server or client code starts at package
-// level or per process and never stops, so no test can end it:
-func LeakOptions() []goleak.Option {
-	return []goleak.Option{}
 }
