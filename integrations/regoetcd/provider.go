@@ -211,18 +211,17 @@ func (p *provider) read() (int64, error) {
 	p.SetState(StateWatching)
 	rev := resp.Header.Revision
 	if len(resp.Kvs) == 0 {
-		if rev > p.seen {
-			p.seen = rev
-		}
+		p.seen = max(p.seen, rev)
 		p.RecordFailure(ErrKeyNotFound)
 		p.notify()
 		return rev, nil
 	}
+	// A Get is linearizable: what it returns is at least as new as any event
+	// already applied, so it is published as is. The document in force comes
+	// back as an identical one, which ends a failure streak.
 	kv := resp.Kvs[0]
-	if kv.ModRevision >= p.seen {
-		p.seen = max(rev, kv.ModRevision)
-		p.Publish(kv.Value, SourceEtcd, kv.ModRevision) // a rejection is recorded by Publish
-	}
+	p.seen = max(p.seen, rev)
+	p.Publish(kv.Value, SourceEtcd, kv.ModRevision) // a rejection is recorded by Publish
 	p.notify()
 	return rev, nil
 }
@@ -243,11 +242,8 @@ func (p *provider) watch(from int64) error {
 			if !ok {
 				return errWatchClosed
 			}
-			if err := resp.Err(); err != nil {
+			if err := resp.Err(); err != nil { // compacted, or canceled by the server (no leader)
 				return fmt.Errorf("watch: %w", err)
-			}
-			if resp.Canceled {
-				return fmt.Errorf("watch: canceled by the server")
 			}
 			for _, ev := range resp.Events {
 				p.apply(ev)

@@ -220,3 +220,14 @@ func TestNewProviderInvalidArguments(t *testing.T) {
 		}
 	}
 }
+
+// TestSamplePolicyFileIsValid keeps the walkthrough's policies.json valid.
+func TestSamplePolicyFileIsValid(t *testing.T) {
+	data, err := os.ReadFile("policies.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy.ParseDocument(data); err != nil {
+		t.Fatal(err)
+	}
+}
