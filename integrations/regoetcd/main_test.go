@@ -49,13 +49,12 @@ type watched struct {
 	changed chan struct{}
 }
 
-// fastOpts are the timings the tests use: short waits, frequent health checks.
+// fastOpts are the timings the tests use: short waits and retries.
 func fastOpts() []Option {
 	return []Option{
 		WithLogger(slog.New(slog.DiscardHandler)),
 		WithGetTimeout(500 * time.Millisecond),
 		WithBackoff(10*time.Millisecond, 100*time.Millisecond),
-		WithHealthInterval(20 * time.Millisecond),
 	}
 }
 

@@ -13,7 +13,6 @@ const (
 	DefaultGetTimeout     = 3 * time.Second        // WithGetTimeout
 	DefaultBackoffInitial = 250 * time.Millisecond // WithBackoff's initial
 	DefaultBackoffMax     = 10 * time.Second       // WithBackoff's limit
-	DefaultHealthInterval = time.Second            // WithHealthInterval
 )
 
 // Option configures NewProvider.
@@ -27,16 +26,15 @@ type config struct {
 	getTimeout     time.Duration
 	backoffInitial time.Duration
 	backoffMax     time.Duration
-	healthInterval time.Duration
 	// pub are passed to controlplane.NewPublisher (logger, clock, size limit,
 	// cache file): the Publisher owns what they configure.
 	pub    []controlplane.PublisherOption
 	logger *slog.Logger
 
 	// Test hooks, set only through export_test.go; nil in production.
-	afterGet   func() // in the goroutine, after a successful Get, before the Watch
-	afterEvent func() // in the goroutine, after anything that may change Current or Status
-	rand       func() float64
+	afterGet   func()         // in the goroutine, after a successful Get, before the Watch
+	afterEvent func()         // in the goroutine, after anything that may change Current or Status
+	rand       func() float64 // jitter source in [0,1)
 }
 
 func invalidOption(format string, args ...any) error {
@@ -76,20 +74,6 @@ func WithBackoff(initial, limit time.Duration) Option {
 			return invalidOption("backoff max %v must be >= initial %v", limit, initial)
 		}
 		c.backoffInitial, c.backoffMax = initial, limit
-		return nil
-	})
-}
-
-// WithHealthInterval sets how often the provider looks at the client's
-// connection while it watches (default 1s): a lost connection shows in Status
-// (State StateDisconnected) within about this long, and a restored one makes
-// the provider Get the key again. d <= 0 is an error.
-func WithHealthInterval(d time.Duration) Option {
-	return optionFunc(func(c *config) error {
-		if err := positive("health interval", d); err != nil {
-			return err
-		}
-		c.healthInterval = d
 		return nil
 	})
 }

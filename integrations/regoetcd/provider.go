@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -53,9 +54,11 @@ var (
 // controlplane.Publisher, which owns validation, versions, Status and the
 // cache file.
 //
-// The goroutine run is owned by the provider: NewProvider starts it, Close
-// cancels ctx and waits for done. The client is the caller's: the provider
-// never closes it.
+// The provider owns two goroutines, both started by NewProvider and ended by
+// Close, which cancels ctx and waits for them (wg): run reads and watches the
+// key; monitor follows the client's connection state, because run can be
+// blocked inside client.Watch while the connection is down. The client is the
+// caller's: the provider never closes it.
 type provider struct {
 	*controlplane.Publisher
 	client *clientv3.Client
@@ -64,13 +67,19 @@ type provider struct {
 
 	ctx       context.Context
 	cancel    context.CancelFunc
-	done      chan struct{}
+	wg        sync.WaitGroup
 	closeOnce sync.Once
 
+	// disconnected: a lost connection or a failed read was recorded and no read
+	// has succeeded since. Set by both goroutines, cleared by run.
+	disconnected atomic.Bool
+	// reconnected carries monitor's news that a lost connection is back to run,
+	// which then reads the key again (capacity 1; a pending signal suffices).
+	reconnected chan struct{}
+
 	// Owned by the run goroutine (by NewProvider before it starts it).
-	seen         int64 // etcd revision of the key's state last processed; older events are stale
-	disconnected bool  // a lost connection was recorded and not yet recovered
-	failures     int   // consecutive failed reads, for the backoff
+	seen     int64 // etcd revision of the key's state last processed; older events are stale
+	failures int   // consecutive failed reads, for the backoff
 }
 
 // NewProvider returns a controlplane.Provider serving the policy document
@@ -78,7 +87,8 @@ type provider struct {
 // update replaces the whole set atomically).
 //
 // NewProvider reads the key with a Get bounded by WithGetTimeout, then watches
-// it from the Get's revision + 1 on a goroutine it owns, until Close. Each put
+// it from the Get's revision + 1 on a goroutine it owns, until Close (a second
+// one follows the client's connection state). Each put
 // is validated whole (controlplane.Publisher): a valid document becomes the
 // next snapshot, whose Version is the key's mod revision (Revision too); an
 // invalid or oversized one is rejected and the policies in force stay. No
@@ -87,9 +97,9 @@ type provider struct {
 //   - etcd unreachable at start: NewProvider returns after the Get timeout with
 //     the cache file's document (WithCacheFile) or the fallback (the engine
 //     default), and keeps trying with backoff (WithBackoff);
-//   - the connection lost while watching: Status says StateDisconnected and
-//     ErrDisconnected; the watch resumes where it was, and the key is read
-//     again once the connection is back;
+//   - the connection lost: Status says StateDisconnected and ErrDisconnected
+//     as soon as the client's connection leaves the ready state; the watch
+//     resumes where it was, and the key is read again once it is back;
 //   - the watch channel closed, or its revision compacted away: Get again, watch
 //     again from the new revision;
 //   - the key deleted: ErrKeyDeleted in Status, the policies in force stay;
@@ -101,7 +111,7 @@ type provider struct {
 // "etcd:" + key) and when a good document last arrived or was confirmed
 // (LastSuccess).
 //
-// Close stops the goroutine and waits for it; it does not close client, which
+// Close stops the provider's goroutines and waits for them; it does not close client, which
 // stays the caller's. A nil client, an empty key and invalid options are
 // errors wrapping controlplane.ErrInvalidOption.
 func NewProvider(client *clientv3.Client, key string, opts ...Option) (controlplane.Provider, error) {
@@ -109,7 +119,6 @@ func NewProvider(client *clientv3.Client, key string, opts ...Option) (controlpl
 		getTimeout:     DefaultGetTimeout,
 		backoffInitial: DefaultBackoffInitial,
 		backoffMax:     DefaultBackoffMax,
-		healthInterval: DefaultHealthInterval,
 		logger:         slog.Default(),
 		rand:           rand.Float64,
 	}
@@ -131,7 +140,7 @@ func NewProvider(client *clientv3.Client, key string, opts ...Option) (controlpl
 	if err != nil {
 		return nil, err
 	}
-	p := &provider{Publisher: pub, client: client, key: key, cfg: cfg, done: make(chan struct{})}
+	p := &provider{Publisher: pub, client: client, key: key, cfg: cfg, reconnected: make(chan struct{}, 1)}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.SetState(StateConnecting)
 
@@ -143,7 +152,9 @@ func NewProvider(client *clientv3.Client, key string, opts ...Option) (controlpl
 				slog.String("key", key), slog.Any("cache_err", cerr))
 		}
 	}
+	p.wg.Add(2)
 	go p.run(rev)
+	go p.monitor()
 	return p, nil
 }
 
@@ -152,7 +163,7 @@ func NewProvider(client *clientv3.Client, key string, opts ...Option) (controlpl
 func (p *provider) Close() error {
 	p.closeOnce.Do(func() {
 		p.cancel()
-		<-p.done
+		p.wg.Wait()
 		p.SetState(StateClosed)
 	})
 	return nil
@@ -161,7 +172,7 @@ func (p *provider) Close() error {
 // run is the provider's goroutine: read, watch, and again after each fault,
 // until Close. rev is the revision of a successful read, 0 if there is none yet.
 func (p *provider) run(rev int64) {
-	defer close(p.done)
+	defer p.wg.Done()
 	for {
 		if rev == 0 {
 			var err error
@@ -204,8 +215,7 @@ func (p *provider) read() (int64, error) {
 		return 0, fmt.Errorf("get: %w", err)
 	}
 	p.failures = 0
-	if p.disconnected {
-		p.disconnected = false
+	if p.disconnected.Swap(false) {
 		p.cfg.logger.Info("regoetcd: connection to etcd restored", slog.String("key", p.key))
 	}
 	p.SetState(StateWatching)
@@ -230,10 +240,8 @@ func (p *provider) read() (int64, error) {
 // (its error says why) or the provider closes (nil).
 func (p *provider) watch(from int64) error {
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(p.ctx))
-	defer cancel() // releases the watcher on the client
-	wch := p.client.Watch(ctx, p.key, clientv3.WithRev(from))
-	health := time.NewTicker(p.cfg.healthInterval)
-	defer health.Stop()
+	defer cancel()                                            // releases the watcher on the client
+	wch := p.client.Watch(ctx, p.key, clientv3.WithRev(from)) // blocks while the connection is down
 	for {
 		select {
 		case <-p.ctx.Done():
@@ -248,10 +256,8 @@ func (p *provider) watch(from int64) error {
 			for _, ev := range resp.Events {
 				p.apply(ev)
 			}
-		case <-health.C:
-			if err := p.checkConnection(); err != nil {
-				return err
-			}
+		case <-p.reconnected:
+			return errReconnected
 		}
 	}
 }
@@ -272,35 +278,43 @@ func (p *provider) apply(ev *clientv3.Event) {
 	p.notify()
 }
 
-// checkConnection looks at the client's connection: it records a loss once,
-// and returns errReconnected when a lost connection is back, so that run reads
-// the key again (the watch would resume by itself; the Get confirms the
-// document in force and ends the failure streak).
-func (p *provider) checkConnection() error {
+// monitor is the provider's second goroutine: it follows the client's
+// connection state until Close. It records a lost connection once (run may be
+// blocked in client.Watch meanwhile, and could not), and tells run when a lost
+// connection is back, so that run reads the key again: the watch resumes by
+// itself, and the read confirms the document in force and ends the failure
+// streak.
+func (p *provider) monitor() {
+	defer p.wg.Done()
 	conn := p.client.ActiveConnection()
 	if conn == nil {
-		return nil
+		return
 	}
-	ready := conn.GetState() == connectivity.Ready
-	switch {
-	case !ready && !p.disconnected:
-		p.disconnected = true
-		p.SetState(StateDisconnected)
-		p.RecordFailure(ErrDisconnected)
-		p.notify()
-	case ready && p.disconnected:
-		return errReconnected
+	for {
+		state := conn.GetState()
+		if state == connectivity.Ready {
+			if p.disconnected.Load() {
+				select {
+				case p.reconnected <- struct{}{}:
+				default:
+				}
+			}
+		} else if p.disconnected.CompareAndSwap(false, true) {
+			p.SetState(StateDisconnected)
+			p.RecordFailure(fmt.Errorf("%w (%v)", ErrDisconnected, state))
+			p.notify()
+		}
+		if !conn.WaitForStateChange(p.ctx, state) {
+			return // Close
+		}
 	}
-	return nil
 }
 
 // failed records a failed read or watch and counts it for the backoff.
 func (p *provider) failed(err error) {
 	p.failures++
-	if !p.disconnected {
-		p.disconnected = true
-		p.SetState(StateDisconnected)
-	}
+	p.disconnected.Store(true)
+	p.SetState(StateDisconnected)
 	p.RecordFailure(err)
 	p.notify()
 }

@@ -203,7 +203,6 @@ func TestNewProviderInvalidArguments(t *testing.T) {
 		"nil option":     {cli, testKey, []Option{nil}},
 		"get timeout":    {cli, testKey, []Option{WithGetTimeout(0)}},
 		"backoff":        {cli, testKey, []Option{WithBackoff(time.Second, time.Millisecond)}},
-		"health":         {cli, testKey, []Option{WithHealthInterval(-1)}},
 		"cache file":     {cli, testKey, []Option{WithCacheFile("")}},
 		"max bytes":      {cli, testKey, []Option{WithMaxBytes(0)}},
 		"nil logger":     {cli, testKey, []Option{WithLogger(nil)}},
