@@ -94,9 +94,6 @@ func newPublisher(origin string, cfg publisherConfig) *Publisher {
 	return p
 }
 
-// Origin returns the origin given to NewPublisher.
-func (p *Publisher) Origin() string { return p.origin }
-
 // Publish validates doc, which came from src, and publishes it as the next
 // snapshot. It returns the snapshot in force after the call: the new one, or
 // the one kept.

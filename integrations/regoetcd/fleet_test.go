@@ -21,7 +21,11 @@ import (
 // snapshot. The target is a p99 under 100 ms on a 2-vCPU machine; the test
 // fails only above 2 s, so that a loaded CI machine does not make it flaky.
 func TestPropagationToFleet(t *testing.T) {
-	const fleet, pushes = 50, 40
+	const fleet = 50
+	pushes := 100
+	if raceEnabled {
+		pushes = 30
+	}
 	srv := etcdtest.Start(t)
 	writer := srv.Client()
 	put(t, writer, docV2)
@@ -30,19 +34,25 @@ func TestPropagationToFleet(t *testing.T) {
 		providers[i] = newProvider(t, srv.Client())
 	}
 	lat := make([]time.Duration, 0, pushes)
+	puts := make([]time.Duration, 0, pushes) // the write alone (etcd fsyncs its log), for comparison
 	for i := range pushes {
 		doc := fmt.Sprintf(`{"policies": {"svc.*": {"retry": {"max_attempts": %d}}}}`, 3+i%5)
 		start := time.Now()
 		rev := put(t, writer, doc)
+		puts = append(puts, time.Since(start))
 		for _, p := range providers {
 			p.waitFor(t, "the push", func(_ *controlplane.Snapshot, st controlplane.Status) bool { return st.Revision >= rev })
 		}
 		lat = append(lat, time.Since(start))
 	}
 	slices.Sort(lat)
-	p50, p99 := lat[len(lat)/2], lat[(len(lat)*99+99)/100-1]
-	t.Logf("push -> last of %d providers updated, %d pushes: p50 %v, p99 %v, max %v",
-		fleet, pushes, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), lat[len(lat)-1].Round(100*time.Microsecond))
+	slices.Sort(puts)
+	pct := func(d []time.Duration, q int) time.Duration {
+		return d[(len(d)*q+99)/100-1].Round(100 * time.Microsecond)
+	}
+	p99 := pct(lat, 99)
+	t.Logf("push -> last of %d providers updated, %d pushes: p50 %v, p99 %v, max %v (the put alone: p50 %v, p99 %v)",
+		fleet, pushes, pct(lat, 50), p99, pct(lat, 100), pct(puts, 50), pct(puts, 99))
 	if p99 > 2*time.Second {
 		t.Errorf("p99 %v: propagation far beyond the 100 ms target", p99)
 	}
