@@ -23,8 +23,6 @@ const SourceEtcd controlplane.Source = "etcd"
 
 // The values of Status().State: the provider's link to etcd.
 const (
-	// StateConnecting: no Get of the key has succeeded yet.
-	StateConnecting = "connecting"
 	// StateWatching: the key was read and is being watched over a live connection.
 	StateWatching = "watching"
 	// StateDisconnected: the connection was lost or a Get failed; the provider
@@ -106,13 +104,12 @@ type provider struct {
 //   - the key missing: ErrKeyNotFound in Status, the first valid put applies.
 //
 // Status reports the mod revision of the document in force (Revision), the
-// connection (State: StateConnecting, StateWatching, StateDisconnected,
-// StateClosed), the last error (a *controlplane.LoadError whose Origin is
-// "etcd:" + key) and when a good document last arrived or was confirmed
-// (LastSuccess).
+// connection (State: StateWatching, StateDisconnected, StateClosed), the last
+// error (a *controlplane.LoadError whose Origin is "etcd:" + key) and when a
+// good document last arrived or was confirmed (LastSuccess).
 //
-// Close stops the provider's goroutines and waits for them; it does not close client, which
-// stays the caller's. A nil client, an empty key and invalid options are
+// Close stops the provider's goroutines and waits for them; it does not close
+// client, which stays the caller's. A nil client, an empty key and invalid options are
 // errors wrapping controlplane.ErrInvalidOption.
 func NewProvider(client *clientv3.Client, key string, opts ...Option) (controlplane.Provider, error) {
 	cfg := config{
@@ -142,11 +139,9 @@ func NewProvider(client *clientv3.Client, key string, opts ...Option) (controlpl
 	}
 	p := &provider{Publisher: pub, client: client, key: key, cfg: cfg, reconnected: make(chan struct{}, 1)}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.SetState(StateConnecting)
-
 	rev, err := p.read()
 	if err != nil {
-		p.RecordFailure(err)
+		p.failed(err)
 		if _, cerr := p.LoadCache(); cerr != nil && !errors.Is(cerr, controlplane.ErrNoCacheFile) {
 			cfg.logger.Warn("regoetcd: etcd not reachable at start and the cache file is unusable; using the engine default until it is",
 				slog.String("key", key), slog.Any("cache_err", cerr))
@@ -158,7 +153,7 @@ func NewProvider(client *clientv3.Client, key string, opts ...Option) (controlpl
 	return p, nil
 }
 
-// Close stops the goroutine and waits for it. Idempotent; Current keeps
+// Close stops the provider's goroutines and waits for them. Idempotent; Current keeps
 // returning the last snapshot. It does not close the etcd client.
 func (p *provider) Close() error {
 	p.closeOnce.Do(func() {
@@ -173,6 +168,9 @@ func (p *provider) Close() error {
 // until Close. rev is the revision of a successful read, 0 if there is none yet.
 func (p *provider) run(rev int64) {
 	defer p.wg.Done()
+	if rev == 0 && !p.sleep(p.backoff()) { // NewProvider's read failed: back off first
+		return
+	}
 	for {
 		if rev == 0 {
 			var err error
