@@ -10,7 +10,8 @@
 // command (cmd/regoetcd) for pushing validated documents with a
 // compare-and-swap, reading the history and rolling back.
 //
-// The provider owns one goroutine per key, started by NewProvider and ended
-// by Close. The etcd client stays the caller's: one client can serve several
-// providers and other uses.
+// Each provider owns two goroutines, started by NewProvider and ended by
+// Close: one reads and watches its key, one follows the client's connection
+// state. The etcd client stays the caller's: one client can serve several
+// providers (one per key) and other uses.
 package regoetcd
