@@ -230,3 +230,25 @@ func TestSamplePolicyFileIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestProviderClientClosedKeepsLastGood verifies that closing the client
+// under a running provider (its watch channel closes, every read fails) keeps
+// the policies in force, shows in Status, and that Close still returns.
+func TestProviderClientClosedKeepsLastGood(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
+	rev := put(t, cli, docV2)
+	p := newProvider(t, cli)
+	cli.Close()
+	p.waitFor(t, "the failure", func(_ *controlplane.Snapshot, st controlplane.Status) bool {
+		return st.State == StateDisconnected && st.ConsecutiveFailures > 0
+	})
+	wantInForce(t, p, 2, rev, SourceEtcd)
+	done := make(chan struct{})
+	go func() { p.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(defaultTestTimeout):
+		t.Fatal("Close did not return")
+	}
+}
