@@ -45,8 +45,10 @@
 //
 // Snapshot versions strictly increase per provider. Version 0 is the placeholder a
 // provider holds before any document was loaded (Source [SourceFallback], Set nil);
-// each accepted document publishes Version+1. A document identical to the one in
-// force (same digest, or an HTTP 304) is not a new version.
+// each accepted document publishes Version+1, or the source's own revision of the
+// document when the source has one and it is higher (etcd's mod revision, through
+// [Publisher.Publish]), so operators see one number in both places. A document
+// identical to the one in force (same digest, or an HTTP 304) is not a new version.
 //
 // # Ownership
 //
