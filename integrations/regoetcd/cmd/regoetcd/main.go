@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -54,6 +55,10 @@ common flags (all but dev):
 	-endpoints 127.0.0.1:2379   etcd client endpoints, comma-separated
 	-key /rego/policies         the key holding the policy document
 	-timeout 10s                bound on the whole command
+	-cacert FILE                TLS: verify the server with this CA bundle
+	-cert FILE -cert-key FILE   TLS: client certificate and its key
+	-user NAME[:PASSWORD]       etcd authentication; without :PASSWORD, the
+	                            password is read from $REGOETCD_PASSWORD
 
 push validates FILE (the errors of "rego policy check") and writes it only if
 the key's mod revision is still the one it read, or -if-revision REV (the
@@ -140,6 +145,10 @@ func withClient(ctx context.Context, name string, args []string, stdout, stderr 
 	endpoints := fs.String("endpoints", defaultEndpoints, "etcd client endpoints, comma-separated")
 	key := fs.String("key", defaultKey, "the key holding the policy document")
 	timeout := fs.Duration("timeout", defaultTimeout, "bound on the whole command")
+	cacert := fs.String("cacert", "", "TLS: verify the server with this CA bundle")
+	cert := fs.String("cert", "", "TLS: client certificate")
+	certKey := fs.String("cert-key", "", "TLS: the client certificate's key")
+	user := fs.String("user", "", "etcd user NAME[:PASSWORD] (else $REGOETCD_PASSWORD)")
 	runCmd := cmd(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -152,11 +161,29 @@ func withClient(ctx context.Context, name string, args []string, stdout, stderr 
 		fmt.Fprintf(stderr, "regoetcd %s: -key must not be empty and -timeout must be > 0\n", name)
 		return exitUsage
 	}
-	cli, err := clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints:   strings.Split(*endpoints, ","),
 		DialTimeout: *timeout,
 		Logger:      zap.NewNop(),
-	})
+	}
+	if *cacert != "" || *cert != "" || *certKey != "" {
+		if (*cert == "") != (*certKey == "") {
+			fmt.Fprintf(stderr, "regoetcd %s: -cert and -cert-key go together\n", name)
+			return exitUsage
+		}
+		info := transport.TLSInfo{TrustedCAFile: *cacert, CertFile: *cert, KeyFile: *certKey}
+		if cfg.TLS, err = info.ClientConfig(); err != nil {
+			fmt.Fprintf(stderr, "regoetcd %s: TLS: %v\n", name, err)
+			return exitFail
+		}
+	}
+	if *user != "" {
+		var ok bool
+		if cfg.Username, cfg.Password, ok = strings.Cut(*user, ":"); !ok {
+			cfg.Password = os.Getenv("REGOETCD_PASSWORD")
+		}
+	}
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "regoetcd %s: %v\n", name, err)
 		return exitFail

@@ -26,6 +26,9 @@ type Config struct {
 	Logger *zap.Logger
 	// StartTimeout bounds the wait for the server to be ready (default 30s).
 	StartTimeout time.Duration
+	// AutoTLS serves clients over TLS with a self-signed certificate, written
+	// to Dir/fixtures/client/cert.pem (it is its own CA).
+	AutoTLS bool
 }
 
 // Server is a running embedded etcd.
@@ -33,6 +36,7 @@ type Server struct {
 	e *embed.Etcd
 	// ClientAddr and PeerAddr are the addresses actually listened on.
 	ClientAddr, PeerAddr string
+	scheme               string // of the client URL: http, or https with AutoTLS
 }
 
 // ErrNotReady is returned by Start when the server does not become ready in
@@ -59,6 +63,10 @@ func Start(cfg Config) (*Server, error) {
 	ec.Name = "regoetcd-dev"
 	ec.Dir = cfg.Dir
 	cu := url.URL{Scheme: "http", Host: cfg.ClientAddr}
+	if cfg.AutoTLS {
+		cu.Scheme = "https"
+		ec.ClientAutoTLS = true
+	}
 	pu := url.URL{Scheme: "http", Host: cfg.PeerAddr}
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
@@ -79,11 +87,11 @@ func Start(cfg Config) (*Server, error) {
 		e.Close()
 		return nil, ErrNotReady
 	}
-	return &Server{e: e, ClientAddr: cfg.ClientAddr, PeerAddr: cfg.PeerAddr}, nil
+	return &Server{e: e, ClientAddr: cfg.ClientAddr, PeerAddr: cfg.PeerAddr, scheme: cu.Scheme}, nil
 }
 
 // Endpoint returns the client URL, for clientv3.Config.Endpoints.
-func (s *Server) Endpoint() string { return "http://" + s.ClientAddr }
+func (s *Server) Endpoint() string { return s.scheme + "://" + s.ClientAddr }
 
 // Err reports a fatal server error.
 func (s *Server) Err() <-chan error { return s.e.Err() }
