@@ -219,16 +219,18 @@ func (p *provider) read() (int64, error) {
 	p.SetState(StateWatching)
 	rev := resp.Header.Revision
 	if len(resp.Kvs) == 0 {
-		p.seen = max(p.seen, rev)
+		p.seen = rev
 		p.RecordFailure(ErrKeyNotFound)
 		p.notify()
 		return rev, nil
 	}
 	// A Get is linearizable: what it returns is at least as new as any event
-	// already applied, so it is published as is. The document in force comes
-	// back as an identical one, which ends a failure streak.
+	// already applied, so it is published as is (the document in force comes
+	// back as an identical one, which ends a failure streak), and the next
+	// watch starts after its revision, even a lower one than before: a cluster
+	// rebuilt from scratch restarts its revisions.
 	kv := resp.Kvs[0]
-	p.seen = max(p.seen, rev)
+	p.seen = rev
 	p.Publish(kv.Value, SourceEtcd, kv.ModRevision) // a rejection is recorded by Publish
 	p.notify()
 	return rev, nil

@@ -252,3 +252,34 @@ func TestProviderClientClosedKeepsLastGood(t *testing.T) {
 		t.Fatal("Close did not return")
 	}
 }
+
+// TestProviderClusterRebuilt verifies that when etcd comes back empty (a
+// cluster rebuilt from scratch, its revisions starting over), the provider
+// applies the new cluster's document with a still higher version, and follows
+// its puts although their revisions are lower than those seen before.
+func TestProviderClusterRebuilt(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
+	for range 20 {
+		put(t, cli, docV2)
+	}
+	old := put(t, cli, docV4)
+	p := newProvider(t, cli)
+	wantInForce(t, p, 4, old, SourceEtcd)
+
+	srv.Stop()
+	srv.Rebuild()
+	rev := put(t, cli, docV5)
+	if rev >= old {
+		t.Fatalf("rebuilt cluster at revision %d, not below %d", rev, old)
+	}
+	p.waitFor(t, "the rebuilt cluster's document", func(s *controlplane.Snapshot, _ controlplane.Status) bool { return attemptsOf(s) == 5 })
+	if s := p.Current(); s.Revision != rev || s.Version != uint64(old)+1 {
+		t.Errorf("Revision, Version = %d, %d; want %d, %d", s.Revision, s.Version, rev, old+1)
+	}
+	rev = put(t, cli, docV2)
+	p.waitFor(t, "a put on the rebuilt cluster", func(s *controlplane.Snapshot, _ controlplane.Status) bool { return s.Revision == rev })
+	if s := p.Current(); attemptsOf(s) != 2 || s.Version != uint64(old)+2 {
+		t.Errorf("after a put on the rebuilt cluster: attempts %d, Version %d; want 2, %d", attemptsOf(s), s.Version, old+2)
+	}
+}

@@ -61,6 +61,17 @@ func (s *Server) Restart() {
 	s.start()
 }
 
+// Rebuild replaces the stopped server with a new, empty one on the same ports:
+// a cluster rebuilt from scratch, whose revisions start over.
+func (s *Server) Rebuild() {
+	s.t.Helper()
+	if s.srv != nil {
+		s.t.Fatal("Rebuild: server is running")
+	}
+	s.cfg.Dir = s.t.TempDir()
+	s.start()
+}
+
 // Client returns a client of the server that the test's cleanup closes.
 func (s *Server) Client() *clientv3.Client {
 	s.t.Helper()
