@@ -21,6 +21,12 @@
 //     per-request timeouts, a size limit, refresh with jitter, exponential backoff
 //     while the server fails, and an optional on-disk cache of the last good document.
 //
+// Providers written outside this package (integrations/regoetcd's watch on an
+// etcd key, for one) build on [Publisher]: the transport stays theirs, and the
+// Publisher applies the same size limit, validation, versioning, last-known-good
+// rule, Status bookkeeping and cache file as NewFile and NewRemote, which are
+// built on it too.
+//
 // The document format is the one [policy.ParseDocument] reads:
 //
 //	{"policies": {"svc.Op": {...}, "svc.*": {...}, "*": {...}}}
@@ -39,8 +45,10 @@
 //
 // Snapshot versions strictly increase per provider. Version 0 is the placeholder a
 // provider holds before any document was loaded (Source [SourceFallback], Set nil);
-// each accepted document publishes Version+1. A document identical to the one in
-// force (same digest, or an HTTP 304) is not a new version.
+// each accepted document publishes Version+1, or the source's own revision of the
+// document when the source has one and it is higher (etcd's mod revision, through
+// [Publisher.Publish]), so operators see one number in both places. A document
+// identical to the one in force (same digest, or an HTTP 304) is not a new version.
 //
 // # Ownership
 //

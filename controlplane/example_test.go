@@ -108,3 +108,37 @@ func ExampleNewRemote() {
 	// remote 1 1 50ms
 	// 1 <nil>
 }
+
+// A provider written outside this package hands each document it receives to
+// a Publisher, which validates it and publishes it, or keeps the policies in
+// force and records why.
+func ExamplePublisher() {
+	pub, err := controlplane.NewPublisher("bus:policies",
+		controlplane.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		panic(err)
+	}
+	attempts := func() int {
+		pol, _, _ := pub.Current().Set.Resolve(policy.ParseKey("db.Query"))
+		return pol.Retry.MaxAttempts
+	}
+
+	// A document arrives at revision 41 of its source.
+	snap, err := pub.Publish([]byte(`{"policies": {"db.*": {"retry": {"max_attempts": 3}}}}`), controlplane.SourceRemote, 41)
+	fmt.Println(snap.Version, snap.Revision, attempts(), err)
+
+	// A broken one is rejected whole: the last good policies stay in force.
+	_, err = pub.Publish([]byte(`{"policies": {"db.*": {"retry": {"max_attempts": 0}}}}`), controlplane.SourceRemote, 42)
+	fmt.Println(pub.Current().Version, attempts())
+	fmt.Println(err)
+
+	// The transport failing is recorded the same way.
+	pub.RecordFailure(errors.New("connection lost"))
+	st := pub.Status()
+	fmt.Println(st.ConsecutiveFailures, st.LastError)
+	// Output:
+	// 41 41 3 <nil>
+	// 41 3
+	// controlplane: bus:policies: policies["db.*"].retry.max_attempts: must be >= 1
+	// 2 controlplane: bus:policies: connection lost
+}

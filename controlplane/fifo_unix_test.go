@@ -26,9 +26,9 @@ func unblockFIFO(path string) {
 	}
 }
 
-// TestNewFileRefusesFIFO verifies that NewFile on a FIFO returns an error
-// instead of blocking forever in open: the regular-file check comes first.
-func TestNewFileRefusesFIFO(t *testing.T) {
+// TestNewFileRejectsFIFO verifies that NewFile on a FIFO returns an error
+// instead of blocking in open until a writer shows up.
+func TestNewFileRejectsFIFO(t *testing.T) {
 	path := tempPath(t, "fifo.json")
 	mkfifo(t, path)
 	done := make(chan error, 1)
@@ -49,9 +49,9 @@ func TestNewFileRefusesFIFO(t *testing.T) {
 	}
 }
 
-// TestFileReplacedByFIFOKeepsLastGood verifies that a policy file replaced by
-// a FIFO fails the poll and keeps the last good version, rather than blocking
-// the watcher in open (and Close, which waits for the watcher, with it).
+// TestFileReplacedByFIFOKeepsLastGood verifies that a policy file replaced by a
+// FIFO fails the poll and keeps the last good version, instead of blocking the
+// watcher in open (and Close, which waits for the watcher, with it).
 func TestFileReplacedByFIFOKeepsLastGood(t *testing.T) {
 	p, path, d := newFileProvider(t, docV2)
 	tmp := path + ".fifo"
@@ -72,9 +72,10 @@ func TestFileReplacedByFIFOKeepsLastGood(t *testing.T) {
 	inForce(t, p, 2, 1, SourceFile)
 }
 
-// TestRemoteCacheFIFODoesNotBlock verifies that a cache path that is a FIFO
-// does not block NewRemote when the control plane is down at start.
-func TestRemoteCacheFIFODoesNotBlock(t *testing.T) {
+// TestRemoteCacheFIFOIgnored verifies that a cache path that is a FIFO is
+// skipped as unusable when the control plane is down at start, instead of
+// blocking NewRemote.
+func TestRemoteCacheFIFOIgnored(t *testing.T) {
 	cache := tempPath(t, "cache.json")
 	mkfifo(t, cache)
 	cp := newFakeControlPlane(t, serveStatus(http.StatusServiceUnavailable))

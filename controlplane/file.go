@@ -4,18 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
-
-	"github.com/regoresilience/rego/policy"
 )
 
 // FileProvider serves the policies of a JSON document on disk and reloads it when
 // it changes. NewFile returns one as a Provider; type-assert to *FileProvider (or
 // to Reloader) to call Reload. Safe for concurrent use.
 type FileProvider struct {
-	core
+	pub *Publisher
 	loader
 	path string
 	cfg  fileConfig
@@ -66,7 +63,7 @@ func NewFile(path string, opts ...FileOption) (Provider, error) {
 		return nil, invalidOption("empty file path")
 	}
 	p := &FileProvider{path: path, cfg: cfg, loader: newLoader()}
-	p.init(cfg.now)
+	p.pub = newPublisher(path, publisherConfig{commonConfig: cfg.commonConfig})
 	p.sem <- struct{}{}
 	_, err := p.load(true)
 	p.release()
@@ -77,6 +74,12 @@ func NewFile(path string, opts ...FileOption) (Provider, error) {
 	go p.watch()
 	return p, nil
 }
+
+// Current returns the snapshot in force: one atomic load.
+func (p *FileProvider) Current() *Snapshot { return p.pub.Current() }
+
+// Status returns a copy of the provider's status.
+func (p *FileProvider) Status() Status { return p.pub.Status() }
 
 // Close stops the watcher and waits for it. Idempotent; Current keeps returning
 // the last snapshot.
@@ -145,31 +148,20 @@ func (p *FileProvider) load(force bool) (bool, error) {
 	p.confirmed = p.seen != nil && sameStat(fi, p.seen) && digest == p.seenHash
 	p.seen, p.seenHash = fi, digest
 
-	if cur := p.Current(); cur.Source == SourceFile && cur.Digest == digest {
-		p.succeed()
-		return false, nil
-	}
-	set, err := policy.ParseDocument(data)
+	_, changed, err := p.pub.accept(data, digest, SourceFile, 0)
 	if err != nil {
 		return false, p.failed(err)
 	}
-	snap, _ := p.publish(set, SourceFile, digest, "")
-	logUpdate(p.cfg.logger, snap, slog.String("file", p.path))
-	return true, nil
+	return changed, nil
 }
 
 // failed wraps err with the file name, records it and logs it.
 func (p *FileProvider) failed(err error) error {
-	err = &LoadError{Origin: p.path, Err: err}
 	if cur := p.Current(); cur.Version == 0 {
-		return err // NewFile reports it; nothing is in force to keep
+		// NewFile reports it; nothing is in force to keep.
+		return &LoadError{Origin: p.path, Err: err}
 	}
-	n, changed := p.fail(err)
-	logFailure(p.cfg.logger, changed, "controlplane: policy file rejected, keeping the last good version", err,
-		slog.String("file", p.path),
-		slog.Uint64("version_in_force", p.Current().Version),
-		slog.Int("consecutive_failures", n))
-	return err
+	return p.pub.RecordFailure(err)
 }
 
 // readStable reads the whole file, at most maxBytes, and returns it with the stat

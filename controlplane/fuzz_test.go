@@ -75,3 +75,50 @@ func FuzzRemoteBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPublisherPublish hands arbitrary documents and revisions to one
+// Publisher and checks the last-known-good rule: a rejected document leaves the
+// very same snapshot in force; an accepted one either keeps it (the same
+// document) or publishes a higher version holding exactly that document, with
+// its revision. Never a panic.
+func FuzzPublisherPublish(f *testing.F) {
+	for _, seed := range []struct {
+		doc string
+		rev int64
+	}{
+		{docV2, 0}, {docV4, 7}, {docV5, 3}, {docInvalid, 9}, {docV4[:len(docV4)/2], 10},
+		{`{"policies": {}}`, -1}, {"", 1}, {"\xef\xbb\xbf" + docV2, 1 << 62},
+	} {
+		f.Add([]byte(seed.doc), seed.rev)
+	}
+	p, err := NewPublisher("fuzz", WithLogger(quietLogger()), WithMaxBytes(4<<10))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, doc []byte, rev int64) {
+		before := p.Current()
+		after, err := p.Publish(doc, SourceRemote, rev)
+		if after != p.Current() {
+			t.Fatal("Publish did not return the snapshot in force")
+		}
+		switch {
+		case err != nil:
+			if after != before {
+				t.Fatalf("rejected document (%v) changed the snapshot", err)
+			}
+		case after == before:
+			if before.Digest != digestOf(doc) {
+				t.Fatal("success without a new version, but the document differs")
+			}
+		default:
+			if after.Version <= before.Version || after.Digest != digestOf(doc) || after.Revision != rev ||
+				(rev > 0 && after.Version < uint64(rev)) {
+				t.Fatalf("new snapshot %+v after %+v (revision %d)", after, before, rev)
+			}
+			want, perr := policy.ParseDocument(doc)
+			if perr != nil || !want.Equal(after.Set) {
+				t.Fatalf("published a document that does not parse to the same set: %v", perr)
+			}
+		}
+	})
+}

@@ -78,15 +78,6 @@ func logFailure(l *slog.Logger, changed bool, msg string, err error, attrs ...an
 	l.Log(context.Background(), level, msg, append(attrs, slog.Any("err", err))...)
 }
 
-// logUpdate logs a new version in force.
-func logUpdate(l *slog.Logger, s *Snapshot, attrs ...any) {
-	l.Info("controlplane: policies updated", append(attrs,
-		slog.Uint64("version", s.Version),
-		slog.String("source", string(s.Source)),
-		slog.String("digest", shortDigest(s.Digest)),
-		slog.Int("patterns", s.Set.Len()))...)
-}
-
 func shortDigest(d string) string {
 	if len(d) > 12 {
 		return d[:12]

@@ -29,10 +29,17 @@ type FileOption interface{ applyFile(*fileConfig) error }
 // RemoteOption configures NewRemote.
 type RemoteOption interface{ applyRemote(*remoteConfig) error }
 
-// Option configures both NewFile and NewRemote.
+// Option configures NewFile, NewRemote and NewPublisher.
 type Option interface {
 	FileOption
 	RemoteOption
+	PublisherOption
+}
+
+// CacheOption configures NewRemote and NewPublisher.
+type CacheOption interface {
+	RemoteOption
+	PublisherOption
 }
 
 // commonConfig holds the settings shared by the file and remote providers.
@@ -75,6 +82,9 @@ type commonOption func(*commonConfig) error
 
 func (f commonOption) applyFile(c *fileConfig) error     { return f(&c.commonConfig) }
 func (f commonOption) applyRemote(c *remoteConfig) error { return f(&c.commonConfig) }
+func (f commonOption) applyPublisher(c *publisherConfig) error {
+	return f(&c.commonConfig)
+}
 
 type fileOption func(*fileConfig) error
 
@@ -235,13 +245,25 @@ func WithInitialTimeout(d time.Duration) RemoteOption {
 // initial timeout (snapshots then have Source SourceCache), and rewritten
 // atomically (a temporary file in the same directory, fsync, rename) after each
 // accepted new version. Cache write failures are logged; they never reject a
-// document. An empty path is an error.
-func WithCacheFile(path string) RemoteOption {
-	return remoteOption(func(c *remoteConfig) error {
-		if path == "" {
-			return invalidOption("empty cache file path")
-		}
-		c.cacheFile = path
-		return nil
-	})
+// document. With NewPublisher, Publish writes the file and LoadCache reads it.
+// An empty path is an error.
+func WithCacheFile(path string) CacheOption { return cacheFileOption(path) }
+
+type cacheFileOption string
+
+func (o cacheFileOption) check() error {
+	if o == "" {
+		return invalidOption("empty cache file path")
+	}
+	return nil
+}
+
+func (o cacheFileOption) applyRemote(c *remoteConfig) error {
+	c.cacheFile = string(o)
+	return o.check()
+}
+
+func (o cacheFileOption) applyPublisher(c *publisherConfig) error {
+	c.cacheFile = string(o)
+	return o.check()
 }

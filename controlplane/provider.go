@@ -47,6 +47,9 @@ type Snapshot struct {
 	Digest string
 	// LoadedAt is when this snapshot was published, by the provider's clock.
 	LoadedAt time.Time
+	// Revision is the source's own revision of the document (etcd's mod
+	// revision), 0 when the source has none (files, HTTP, the cache file).
+	Revision int64
 }
 
 // Status describes a provider's health for operators. It is a copy: reading it
@@ -56,6 +59,14 @@ type Status struct {
 	Source  Source
 	Version uint64
 	Digest  string
+	// Revision is the source's revision of the latest document it accepted or
+	// found identical to the one in force (etcd's mod revision); 0 when the
+	// source has none.
+	Revision int64
+	// State is a short, provider-specific word for its link to its source, set
+	// by providers that keep one open ("watching", "disconnected", ... for
+	// etcd); "" for the built-in providers.
+	State string
 	// LastSuccess is when a load last succeeded (a new version, an unchanged
 	// document, or an HTTP 304). Zero if never.
 	LastSuccess time.Time
@@ -157,6 +168,8 @@ type core struct {
 	lastErr     error
 	lastErrAt   time.Time
 	failures    int
+	revision    int64
+	state       string
 }
 
 func (c *core) init(now func() time.Time) {
@@ -179,6 +192,8 @@ func (c *core) Status() Status {
 		Source:              s.Source,
 		Version:             s.Version,
 		Digest:              s.Digest,
+		Revision:            c.revision,
+		State:               c.state,
 		LastSuccess:         c.lastSuccess,
 		LastError:           c.lastErr,
 		LastErrorAt:         c.lastErrAt,
@@ -187,10 +202,11 @@ func (c *core) Status() Status {
 }
 
 // publish installs a new snapshot with the next version and records a success.
-// When onlyOver is non-empty the snapshot is installed only if the one in force
+// The next version is revision when that is above the version in force, else
+// the version in force plus one. When onlyOver is non-empty the snapshot is installed only if the one in force
 // has that source (the cache must never replace a fresher remote document); ok
 // says whether it was installed.
-func (c *core) publish(set *policy.Set, src Source, digest string, onlyOver Source) (snap *Snapshot, ok bool) {
+func (c *core) publish(set *policy.Set, src Source, digest string, revision int64, onlyOver Source) (snap *Snapshot, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cur := c.snap.Load()
@@ -198,16 +214,25 @@ func (c *core) publish(set *policy.Set, src Source, digest string, onlyOver Sour
 		return cur, false
 	}
 	now := c.now()
-	snap = &Snapshot{Set: set, Version: cur.Version + 1, Source: src, Digest: digest, LoadedAt: now}
+	version := cur.Version + 1
+	if revision > 0 && uint64(revision) > version {
+		version = uint64(revision)
+	}
+	snap = &Snapshot{Set: set, Version: version, Source: src, Digest: digest, LoadedAt: now, Revision: revision}
 	c.snap.Store(snap)
+	c.revision = revision
 	c.lastSuccess = now
 	c.failures = 0
 	return snap, true
 }
 
-// succeed records a load that succeeded without a new version.
-func (c *core) succeed() {
+// succeed records a load that succeeded without a new version; a non-zero
+// revision is the source's revision of the unchanged document.
+func (c *core) succeed(revision int64) {
 	c.mu.Lock()
+	if revision != 0 {
+		c.revision = revision
+	}
 	c.lastSuccess = c.now()
 	c.failures = 0
 	c.mu.Unlock()

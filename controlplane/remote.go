@@ -11,11 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/regoresilience/rego/internal/retryafter"
-	"github.com/regoresilience/rego/policy"
 )
 
 // RemoteProvider serves the policies of a JSON document fetched from a control
@@ -23,7 +21,7 @@ import (
 // Provider; type-assert to *RemoteProvider (or to Reloader) to call Reload. Safe
 // for concurrent use.
 type RemoteProvider struct {
-	core
+	pub *Publisher
 	loader
 	url       string // as given; used for requests
 	origin    string // url with any password redacted; used in errors and logs
@@ -32,8 +30,6 @@ type RemoteProvider struct {
 
 	ready     chan struct{} // closed at the first successful fetch
 	readyOnce sync.Once
-
-	cacheDigest atomic.Pointer[string] // digest of the document in the cache file
 
 	// Owned by the sem holder.
 	etag       string        // ETag of the last accepted 200 ...
@@ -128,7 +124,8 @@ func NewRemote(rawURL string, opts ...RemoteOption) (Provider, error) {
 	if p.cfg.rand == nil {
 		p.cfg.rand = rand.Float64
 	}
-	p.init(cfg.now)
+	p.pub = newPublisher(p.origin, publisherConfig{commonConfig: cfg.commonConfig,
+		cacheFile: cfg.cacheFile, afterCacheRead: cfg.afterCacheRead})
 	go p.run()
 
 	t := time.NewTimer(cfg.initialTimeout)
@@ -140,6 +137,12 @@ func NewRemote(rawURL string, opts ...RemoteOption) (Provider, error) {
 	}
 	return p, nil
 }
+
+// Current returns the snapshot in force: one atomic load.
+func (p *RemoteProvider) Current() *Snapshot { return p.pub.Current() }
+
+// Status returns a copy of the provider's status.
+func (p *RemoteProvider) Status() Status { return p.pub.Status() }
 
 // Close cancels any fetch in flight, stops the background goroutine and waits for
 // it. Idempotent; Current keeps returning the last snapshot.
@@ -206,7 +209,7 @@ func (p *RemoteProvider) run() {
 
 // nextDelay is the wait before the next scheduled fetch. The caller holds sem.
 func (p *RemoteProvider) nextDelay() time.Duration {
-	return nextDelay(p.consecutiveFailures(), p.cfg.refreshInterval,
+	return nextDelay(p.pub.consecutiveFailures(), p.cfg.refreshInterval,
 		p.cfg.backoffInitial, p.cfg.backoffMax, p.retryAfter, p.cfg.rand())
 }
 
@@ -270,7 +273,7 @@ func (p *RemoteProvider) fetch(ctx context.Context) error {
 		if sentETag == "" {
 			return p.failed(&StatusError{StatusCode: resp.StatusCode, Detail: "no If-None-Match was sent"})
 		}
-		p.succeed()
+		p.pub.RecordSuccess()
 		p.markReady()
 		return nil
 	default:
@@ -293,21 +296,12 @@ func (p *RemoteProvider) fetch(ctx context.Context) error {
 		return p.failed(fmt.Errorf("%w: more than %d bytes", ErrTooLarge, p.cfg.maxBytes))
 	}
 	digest := digestOf(data)
-	etag := resp.Header.Get("ETag")
-	if cur.Source == SourceRemote && cur.Digest == digest {
-		p.etag, p.etagDigest = etag, digest
-		p.succeed()
-		p.markReady()
-		return nil
-	}
-	set, err := policy.ParseDocument(data)
-	if err != nil {
+	// accept writes an accepted document to the cache file before it returns,
+	// so once NewRemote or Reload returns, the cache is written.
+	if _, _, err := p.pub.accept(data, digest, SourceRemote, 0); err != nil {
 		return p.failed(err)
 	}
-	snap, _ := p.publish(set, SourceRemote, digest, "")
-	p.etag, p.etagDigest = etag, digest
-	logUpdate(p.cfg.logger, snap, slog.String("url", p.origin))
-	p.writeCache(data, digest) // before markReady: once NewRemote or Reload returns, the cache is written
+	p.etag, p.etagDigest = resp.Header.Get("ETag"), digest
 	p.markReady()
 	return nil
 }
@@ -315,17 +309,7 @@ func (p *RemoteProvider) fetch(ctx context.Context) error {
 func (p *RemoteProvider) markReady() { p.readyOnce.Do(func() { close(p.ready) }) }
 
 // failed wraps err with the URL, records it and logs it.
-func (p *RemoteProvider) failed(err error) error {
-	err = &LoadError{Origin: p.origin, Err: err}
-	n, changed := p.fail(err)
-	cur := p.Current()
-	logFailure(p.cfg.logger, changed, "controlplane: policy fetch failed, keeping the policies in force", err,
-		slog.String("url", p.origin),
-		slog.Uint64("version_in_force", cur.Version),
-		slog.String("source_in_force", string(cur.Source)),
-		slog.Int("consecutive_failures", n))
-	return err
-}
+func (p *RemoteProvider) failed(err error) error { return p.pub.RecordFailure(err) }
 
 // startWithoutServer runs when the initial timeout passed before a successful
 // fetch: it installs the cache file's document if there is a usable one.
@@ -336,49 +320,11 @@ func (p *RemoteProvider) startWithoutServer() {
 			slog.String("url", p.origin), slog.Any("err", p.Status().LastError))
 		return
 	}
-	data, err := readFileLimited(p.cfg.cacheFile, p.cfg.maxBytes)
-	var set *policy.Set
-	if err == nil {
-		set, err = policy.ParseDocument(data)
-	}
-	if err != nil {
+	if _, err := p.pub.LoadCache(); err != nil {
 		l.Warn("controlplane: control plane not reachable within the initial timeout and the cache file is unusable; using the engine default until it is",
 			slog.String("url", p.origin), slog.String("cache_file", p.cfg.cacheFile),
 			slog.Any("err", p.Status().LastError), slog.Any("cache_err", err))
-		return
 	}
-	if p.cfg.afterCacheRead != nil {
-		p.cfg.afterCacheRead()
-	}
-	digest := digestOf(data)
-	// A fetch may have rewritten the cache file since we read it, and recorded
-	// the digest of what it wrote: ours is then stale, and storing it would
-	// make writeCache skip writing that older document when it comes back.
-	p.cacheDigest.CompareAndSwap(nil, &digest)
-	// A fetch may have succeeded meanwhile: never replace a remote document.
-	if snap, ok := p.publish(set, SourceCache, digest, SourceFallback); ok {
-		l.Warn("controlplane: control plane not reachable within the initial timeout; serving the cached policies",
-			slog.String("url", p.origin), slog.String("cache_file", p.cfg.cacheFile),
-			slog.Uint64("version", snap.Version), slog.String("digest", shortDigest(digest)),
-			slog.Any("err", p.Status().LastError))
-	}
-}
-
-// writeCache stores an accepted document in the cache file, if one is configured
-// and it does not hold that document already. Failures are only logged.
-func (p *RemoteProvider) writeCache(data []byte, digest string) {
-	if p.cfg.cacheFile == "" {
-		return
-	}
-	if d := p.cacheDigest.Load(); d != nil && *d == digest {
-		return
-	}
-	if err := writeFileAtomic(p.cfg.cacheFile, data); err != nil {
-		p.cfg.logger.Warn("controlplane: writing the policy cache file failed",
-			slog.String("cache_file", p.cfg.cacheFile), slog.Any("err", err))
-		return
-	}
-	p.cacheDigest.Store(&digest)
 }
 
 // checkContentType accepts application/json (any parameters) or no content type.

@@ -27,7 +27,7 @@ func NewStatic(policies map[string]policy.Policy) Provider {
 	if doc, err := policy.MarshalDocument(set); err == nil {
 		digest = digestOf(doc)
 	}
-	p.publish(set, SourceStatic, digest, "")
+	p.publish(set, SourceStatic, digest, 0, "")
 	return p
 }
 

@@ -1,0 +1,5 @@
+//go:build !race
+
+package regoetcd
+
+const raceEnabled = false
