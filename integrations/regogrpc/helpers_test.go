@@ -156,4 +156,6 @@ func ctxTimeout(t testing.TB) context.Context {
 }
 
 // staticProvider is controlplane.NewStatic as an engine option argument.
-func staticProvider(m map[string]policy.Policy) controlplane.Provider { return controlplane.NewStatic(m) }
+func staticProvider(m map[string]policy.Policy) controlplane.Provider {
+	return controlplane.NewStatic(m)
+}

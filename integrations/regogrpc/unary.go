@@ -65,21 +65,25 @@ func UnaryClientInterceptor(exec *engine.Engine, opts ...Option) grpc.UnaryClien
 		if e == nil {
 			e = rego.Default()
 		}
-		u := &unaryCall{ctx: ctx, method: method, req: req, reply: reply, cc: cc, invoker: invoker}
-		u.protoReply, _ = reply.(proto.Message)
-		u.setOptions(callOpts)
-		won, err := engine.DoValue(e, ctx, cfg.key(method), u.attempt)
+		u := unaryCall{ctx: ctx, method: method, req: req, reply: reply, cc: cc, invoker: invoker}
+		u.opts, u.targets = splitOptions(callOpts)
+		// u is captured by value (it is small and never assigned after): the
+		// closure is the call's only allocation here.
+		won, err := engine.DoValue(e, ctx, cfg.key(method), func(actx context.Context) (*unaryAttempt, error) {
+			return u.attempt(actx)
+		})
 		if err != nil {
 			if ae, ok := lastAttempt(err); ok && ae.attempt != nil {
-				u.copyOut(ae.attempt)
+				u.targets.copyOut(ae.attempt)
 			}
 			return toCallError(err)
 		}
-		if u.protoReply != nil {
-			proto.Reset(u.protoReply)
-			proto.Merge(u.protoReply, won.reply)
+		if won.reply != nil {
+			dst := reply.(proto.Message)
+			proto.Reset(dst)
+			proto.Merge(dst, won.reply)
 		}
-		u.copyOut(won)
+		u.targets.copyOut(won)
 		return nil
 	}
 }
@@ -91,72 +95,76 @@ type unaryCall struct {
 	ctx        context.Context // the caller's
 	method     string
 	req, reply any
-	protoReply proto.Message // reply, if it is one
 	cc         *grpc.ClientConn
 	invoker    grpc.UnaryInvoker
 	opts       []grpc.CallOption // the caller's, less Header/Trailer/Peer
-	header     *metadata.MD      // the caller's grpc.Header target, or nil
-	trailer    *metadata.MD      // the caller's grpc.Trailer target, or nil
-	peer       *peer.Peer        // the caller's grpc.Peer target, or nil
+	targets    *targets          // the caller's Header/Trailer/Peer targets, or nil
+}
+
+// targets are where the caller's grpc.Header, grpc.Trailer and grpc.Peer
+// options want the deciding attempt's header, trailer and peer.
+type targets struct {
+	header  *metadata.MD
+	trailer *metadata.MD
+	peer    *peer.Peer
 }
 
 // unaryAttempt is what one attempt received. Owned by its attempt until it
 // returns; read by the interceptor after the call only if it decided it.
 type unaryAttempt struct {
-	reply   proto.Message // a fresh message, or nil for non-proto replies
+	reply   proto.Message      // a fresh message, or nil for non-proto replies
+	opts    [6]grpc.CallOption // room for the attempt's options: most calls need no slice of their own
 	header  metadata.MD
 	trailer metadata.MD
 	peer    peer.Peer
 }
 
-// setOptions keeps the caller's options, moving the targets of grpc.Header,
+// splitOptions keeps the caller's options, moving the targets of grpc.Header,
 // grpc.Trailer and grpc.Peer aside: attempts get their own.
-func (u *unaryCall) setOptions(opts []grpc.CallOption) {
-	u.opts = opts
+func splitOptions(opts []grpc.CallOption) ([]grpc.CallOption, *targets) {
 	for i, o := range opts {
 		switch o.(type) {
 		case grpc.HeaderCallOption, grpc.TrailerCallOption, grpc.PeerCallOption:
-			u.opts = append(make([]grpc.CallOption, 0, len(opts)), opts[:i]...)
+			t := &targets{}
+			kept := append(make([]grpc.CallOption, 0, len(opts)), opts[:i]...)
 			for _, o := range opts[i:] {
 				switch o := o.(type) {
 				case grpc.HeaderCallOption:
-					u.header = o.HeaderAddr
+					t.header = o.HeaderAddr
 				case grpc.TrailerCallOption:
-					u.trailer = o.TrailerAddr
+					t.trailer = o.TrailerAddr
 				case grpc.PeerCallOption:
-					u.peer = o.PeerAddr
+					t.peer = o.PeerAddr
 				default:
-					u.opts = append(u.opts, o)
+					kept = append(kept, o)
 				}
 			}
-			return
+			return kept, t
 		}
 	}
+	return opts, nil
 }
 
 // attempt is the operation the engine runs once per attempt.
-func (u *unaryCall) attempt(ctx context.Context) (*unaryAttempt, error) {
+func (u unaryCall) attempt(ctx context.Context) (*unaryAttempt, error) {
 	info, _ := rego.AttemptFromContext(ctx)
-	if info.Hedge && u.protoReply == nil {
+	protoReply, isProto := u.reply.(proto.Message)
+	if info.Hedge && !isProto {
 		return nil, ErrHedgeSkipped
 	}
 	a := &unaryAttempt{}
 	out := u.reply
-	if u.protoReply != nil {
-		a.reply = u.protoReply.ProtoReflect().New().Interface()
+	if isProto {
+		a.reply = protoReply.ProtoReflect().New().Interface()
 		out = a.reply
 	}
 	actx := ctx
 	if info.Index > 0 {
 		actx = metadata.AppendToOutgoingContext(ctx, PreviousAttemptsKey, strconv.Itoa(info.Index))
 	}
-	n := len(u.opts)
-	opts := append(u.opts[:n:n], grpc.Trailer(&a.trailer))
-	if u.header != nil {
-		opts = append(opts, grpc.Header(&a.header))
-	}
-	if u.peer != nil {
-		opts = append(opts, grpc.Peer(&a.peer))
+	opts := append(append(a.opts[:0], u.opts...), grpc.Trailer(&a.trailer))
+	if u.targets != nil {
+		opts = append(opts, grpc.Header(&a.header), grpc.Peer(&a.peer))
 	}
 	if err := u.invoker(actx, u.method, u.req, out, u.cc, opts...); err != nil {
 		ae := newAttemptError(err, ctx, u.ctx, a.trailer[PushbackKey])
@@ -167,15 +175,18 @@ func (u *unaryCall) attempt(ctx context.Context) (*unaryAttempt, error) {
 }
 
 // copyOut hands the deciding attempt's header, trailer and peer to the
-// caller's call options.
-func (u *unaryCall) copyOut(a *unaryAttempt) {
-	if u.header != nil {
-		*u.header = a.header
+// caller's call options. A nil t does nothing.
+func (t *targets) copyOut(a *unaryAttempt) {
+	if t == nil {
+		return
 	}
-	if u.trailer != nil {
-		*u.trailer = a.trailer
+	if t.header != nil {
+		*t.header = a.header
 	}
-	if u.peer != nil {
-		*u.peer = a.peer
+	if t.trailer != nil {
+		*t.trailer = a.trailer
+	}
+	if t.peer != nil {
+		*t.peer = a.peer
 	}
 }
