@@ -98,10 +98,10 @@ func StreamClientInterceptor(exec *engine.Engine, opts ...Option) grpc.StreamCli
 // until the commit, then the committed one.
 //
 // Ownership: the fields above mu are read-only. mu guards the fields below it
-// until the commit. cur is replaced only before the commit, and committed is
-// stored (with cur fixed) before done is closed, so after seeing committed or
-// done the caller's goroutines read cur without mu. final is written once,
-// before done is closed.
+// until the call is settled. cur is replaced only before the commit;
+// committed is stored with cur fixed, and done is closed after the call is
+// settled (final, if any, written before), so a goroutine that saw committed
+// or done reads cur and final without mu.
 type retryStream struct {
 	ctx      context.Context // the caller's
 	desc     *grpc.StreamDesc
@@ -118,34 +118,40 @@ type retryStream struct {
 	buf       []any              // messages sent before the commit, for replay
 	size      int                // their proto.Size total
 	closeSent bool
-	finished  bool        // done is closed
+	settled   bool        // committed or failed: no more retries
 	trailer   metadata.MD // the trailer of the last failed attempt
 
-	committed atomic.Bool   // set once, under mu
+	committed atomic.Bool   // set once, under mu, with cur fixed
 	started   chan struct{} // closed when the first stream is open or the call ended
 	startOnce sync.Once
-	done      chan struct{} // closed when the call committed (final == nil) or failed
-	final     error
+	done      chan struct{} // closed when the rego call returned, or at a commit by overflow
+	doneOnce  sync.Once
+	final     error // the call's error if it failed before the commit; written before done is closed
 }
 
 // run is the stream's goroutine: the rego call, from NewStream to the commit.
+// done is closed after the call returned, so that its observers have seen
+// it before RecvMsg or Header return.
 func (s *retryStream) run(e *engine.Engine, key rego.Key) {
 	err := e.Do(s.ctx, key, s.attempt)
 	s.mu.Lock()
 	if err != nil && !s.committed.Load() {
 		s.final = toCallError(err)
 	}
-	s.commitLocked(err == nil)
+	s.settleLocked(err == nil)
 	s.mu.Unlock()
+	s.closeDone()
 	s.startOnce.Do(func() { close(s.started) })
 }
 
-// commitLocked ends the retries: the stream is committed (ok) or failed.
-func (s *retryStream) commitLocked(ok bool) {
-	if s.finished {
+func (s *retryStream) closeDone() { s.doneOnce.Do(func() { close(s.done) }) }
+
+// settleLocked ends the retries: the stream is committed (ok) or failed.
+func (s *retryStream) settleLocked(ok bool) {
+	if s.settled {
 		return
 	}
-	s.finished = true
+	s.settled = true
 	s.buf, s.size = nil, 0
 	if ok {
 		if s.detach != nil {
@@ -153,7 +159,6 @@ func (s *retryStream) commitLocked(ok bool) {
 		}
 		s.committed.Store(true)
 	}
-	close(s.done)
 }
 
 // attempt is the operation the engine runs once per attempt: open a stream,
@@ -179,7 +184,7 @@ func (s *retryStream) attempt(actx context.Context) error {
 	}
 
 	s.mu.Lock()
-	if s.finished {
+	if s.settled {
 		s.mu.Unlock()
 		stop()
 		cancel()
@@ -200,12 +205,12 @@ func (s *retryStream) attempt(actx context.Context) error {
 	md, _ := cs.Header() // blocks until the headers arrive or the stream ends
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.finished {
+	if s.settled {
 		return nil // committed meanwhile (the buffer overflowed): the caller's now
 	}
 	if md != nil {
 		if stop() {
-			s.commitLocked(true)
+			s.settleLocked(true)
 			return nil
 		}
 		// rego ended the attempt as the headers arrived: the stream is being
@@ -218,7 +223,7 @@ func (s *retryStream) attempt(actx context.Context) error {
 	// with its status (held under mu so that no SendMsg commits meanwhile).
 	err = cs.RecvMsg(&emptypb.Empty{})
 	if err == io.EOF {
-		s.commitLocked(true) // an OK status with no message: the caller reads io.EOF
+		s.settleLocked(true) // an OK status with no message: the caller reads io.EOF
 		return nil
 	}
 	cancel()
@@ -234,10 +239,10 @@ func (s *retryStream) SendMsg(m any) error {
 	}
 	s.mu.Lock()
 	cs := s.cur
-	if s.finished {
+	if s.settled {
 		s.mu.Unlock()
-		if s.final != nil {
-			return io.EOF // as grpc: the status comes from RecvMsg
+		if !s.committed.Load() {
+			return io.EOF // failed, as grpc says it: the status comes from RecvMsg
 		}
 		return cs.SendMsg(m)
 	}
@@ -246,8 +251,9 @@ func (s *retryStream) SendMsg(m any) error {
 		size = proto.Size(pm)
 	}
 	if size < 0 || s.size+size > s.limit {
-		s.commitLocked(true)
+		s.settleLocked(true)
 		s.mu.Unlock()
+		s.closeDone() // the rego call may go on until cs's headers; the caller need not wait
 		return cs.SendMsg(m)
 	}
 	s.buf = append(s.buf, m)
@@ -279,11 +285,9 @@ func (s *retryStream) CloseSend() error {
 
 // wait returns the committed stream, or the call's error, once known.
 func (s *retryStream) wait() (grpc.ClientStream, error) {
-	if !s.committed.Load() {
-		<-s.done
-		if s.final != nil {
-			return nil, s.final
-		}
+	<-s.done
+	if s.final != nil {
+		return nil, s.final
 	}
 	return s.cur, nil
 }
@@ -319,7 +323,7 @@ func (s *retryStream) Trailer() metadata.MD {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.finished {
+	if s.settled {
 		return s.trailer
 	}
 	return nil

@@ -8,12 +8,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/integrations/regogrpc"
 )
 
@@ -256,5 +260,111 @@ func TestStreamOK(t *testing.T) {
 		if err != nil || !slices.Equal(got, msgs) {
 			t.Errorf("sent %q: got %q, %v", msgs, got, err)
 		}
+	}
+}
+
+// TestStreamOpenFailures verifies that a stream that cannot be opened is
+// retried, and that NewStream returns the error when no attempt could open
+// one. The failures are injected by an interceptor chained after rego's, as a
+// connection-level error would be.
+func TestStreamOpenFailures(t *testing.T) {
+	addr := startServer(t, &testServer{fullDuplex: func(stream testgrpc.TestService_FullDuplexCallServer) error {
+		got, err := readAll(stream)
+		if err != nil || len(got) == 0 {
+			return err
+		}
+		return stream.Send(&testgrpc.StreamingOutputCallResponse{Payload: &testgrpc.Payload{Body: []byte(got[0])}})
+	}})
+	for _, tt := range []struct {
+		name     string
+		failures int32
+		wantErr  codes.Code
+		opens    int32
+	}{
+		{"retried", 2, codes.OK, 3},
+		{"exhausted", 5, codes.Unavailable, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var opens atomic.Int32
+			failing := func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string,
+				streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+				if opens.Add(1) <= tt.failures {
+					return nil, status.Error(codes.Unavailable, "no connection")
+				}
+				return streamer(ctx, desc, cc, method, opts...)
+			}
+			exec, _ := newExec(t, retries(3))
+			dopts := append(regogrpc.DialOptions(exec), grpc.WithTransportCredentials(insecure.NewCredentials()),
+				grpc.WithChainStreamInterceptor(failing))
+			conn, err := grpc.NewClient("passthrough:///"+addr, dopts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			got, err := sendAndDrain(t, testgrpc.NewTestServiceClient(conn), ctxTimeout(t), "hi")
+			if status.Code(err) != tt.wantErr || opens.Load() != tt.opens {
+				t.Fatalf("got %q, err %v after %d opens; want %v after %d", got, err, opens.Load(), tt.wantErr, tt.opens)
+			}
+			if tt.wantErr == codes.OK && !slices.Equal(got, []string{"hi"}) {
+				t.Errorf("responses %q", got)
+			}
+		})
+	}
+}
+
+// TestStreamAttemptTimeoutBeforeCommit verifies that an attempt that gets no
+// headers within the attempt timeout is retried, its messages replayed, and
+// that the committed stream then outlives the attempt timeout.
+func TestStreamAttemptTimeoutBeforeCommit(t *testing.T) {
+	const attemptTimeout = 50 * time.Millisecond
+	var calls atomic.Int32
+	addr := startServer(t, &testServer{fullDuplex: func(stream testgrpc.TestService_FullDuplexCallServer) error {
+		if calls.Add(1) == 1 {
+			<-stream.Context().Done() // silent until the attempt timeout cancels it
+			return nil
+		}
+		got, err := readAll(stream)
+		if err != nil {
+			return err
+		}
+		if err := stream.SendHeader(metadata.MD{}); err != nil { // commit
+			return err
+		}
+		// Answer only after the attempt timeout has passed: the committed
+		// stream must not be cancelled by it.
+		select {
+		case <-time.After(2 * attemptTimeout):
+		case <-stream.Context().Done():
+			return stream.Context().Err()
+		}
+		return stream.Send(&testgrpc.StreamingOutputCallResponse{Payload: &testgrpc.Payload{Body: []byte(got[0])}})
+	}})
+	p := retries(3)
+	p.Retry.AttemptTimeout = attemptTimeout
+	exec, obs := newExec(t, p)
+	client := dial(t, addr, exec)
+
+	stream, err := client.FullDuplexCall(ctxTimeout(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(streamReq("replayed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Header(); err != nil { // returns at the commit
+		t.Fatal(err)
+	}
+	if got := reasons(obs.last(t)); !slices.Equal(got, []string{classify.ReasonAttemptTimeout, "success"}) {
+		t.Errorf("reasons %q", got)
+	}
+	resp, err := stream.Recv()
+	if err != nil || string(resp.GetPayload().GetBody()) != "replayed" {
+		t.Fatalf("Recv = %v, %v; want the replayed message echoed", resp, err)
+	}
+	if _, err := stream.Recv(); err != io.EOF {
+		t.Errorf("final Recv: %v, want io.EOF", err)
 	}
 }
