@@ -48,6 +48,7 @@ func WithGRPCClassifier() engine.Option {
 //
 //	nil error                                        -> Success   "success"
 //	the caller's context is done                     -> Abort     "canceled" / "deadline" (classify.Default)
+//	DEADLINE_EXCEEDED at the caller's deadline       -> Abort     "deadline"
 //	negative or unparseable pushback trailer         -> Abort     "grpc_pushback_stop"
 //	a committed stream (ErrStreamCommitted)          -> Abort     "grpc_stream_committed"
 //	a skipped hedge (ErrHedgeSkipped)                -> Retryable "grpc_hedge_skipped"
@@ -62,7 +63,9 @@ func WithGRPCClassifier() engine.Option {
 // before the next attempt; the engine caps it by the policy's
 // Retry.MaxRetryAfter. "The attempt's own deadline" is rego's
 // Retry.AttemptTimeout: a DEADLINE_EXCEEDED that the server sent, or that
-// came with the caller's own deadline, is not retried. For errors that did not
+// came with the caller's own deadline, is not retried. Deadlines are also
+// checked on the clock, because the server's copy of the deadline
+// (grpc-timeout) may end the call before the client's timers fire. For errors that did not
 // come through the interceptors (code that calls grpc itself under rego.Do),
 // a DEADLINE_EXCEEDED while the caller still waits counts as the attempt's own
 // timeout, and classify.Permanent and classify.RetryAfter marks are honoured.
@@ -133,6 +136,8 @@ func (c Classifier) Classify(ctx context.Context, err error) classify.Verdict {
 
 func (c Classifier) classifyAttempt(ae *attemptError) classify.Verdict {
 	switch {
+	case ae.late:
+		return classify.Verdict{Outcome: classify.Abort, Reason: classify.ReasonDeadline}
 	case ae.push == pushbackStop:
 		return classify.Verdict{Outcome: classify.Abort, Reason: ReasonPushbackStop}
 	case ae.timedOut:

@@ -50,6 +50,7 @@ func TestClassifierTable(t *testing.T) {
 		{"exhausted_pushback", Classifier{}, alive, ae(codes.ResourceExhausted, withPush(2*time.Second)), retry("grpc_resource_exhausted", 2*time.Second)},
 		{"exhausted_pushback_zero", Classifier{}, alive, ae(codes.ResourceExhausted, withPush(0)), retry("grpc_resource_exhausted", 0)},
 		{"attempt_timeout", Classifier{}, alive, ae(codes.DeadlineExceeded, func(a *attemptError) { a.timedOut = true }), retry(classify.ReasonAttemptTimeout, 0)},
+		{"caller_deadline_unseen", Classifier{}, alive, ae(codes.DeadlineExceeded, func(a *attemptError) { a.late = true }), abort(classify.ReasonDeadline)},
 		{"server_deadline", Classifier{}, alive, ae(codes.DeadlineExceeded, nil), abort("grpc_deadline_exceeded")},
 		{"hedge_lost", Classifier{}, alive, ae(codes.Canceled, func(a *attemptError) { a.canceled = true }), retry(classify.ReasonAttemptCanceled, 0)},
 		{"server_canceled", Classifier{}, alive, ae(codes.Canceled, nil), abort("grpc_cancelled")},

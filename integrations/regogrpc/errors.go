@@ -40,6 +40,7 @@ type attemptError struct {
 	push     pushback
 	timedOut bool // the attempt's own deadline ended it while the caller waited
 	canceled bool // rego cancelled the attempt (a lost hedge race) while the caller waited
+	late     bool // DEADLINE_EXCEEDED at or past the caller's own deadline
 	attempt  *unaryAttempt
 }
 
@@ -67,17 +68,32 @@ func (e *attemptError) Is(target error) bool {
 func newAttemptError(err error, actx, caller context.Context, trailer []string) *attemptError {
 	ae := &attemptError{err: err, code: status.Code(err)}
 	ae.wait, ae.push = parsePushback(trailer)
-	if caller.Err() == nil {
-		// A stream's attempt ends by the cancel of a context linked to actx,
-		// so an attempt timeout may come back as CANCELLED.
-		switch actx.Err() {
-		case context.DeadlineExceeded:
-			ae.timedOut = ae.code == codes.DeadlineExceeded || ae.code == codes.Canceled
-		case context.Canceled:
-			ae.canceled = ae.code == codes.Canceled
-		}
+	if caller.Err() != nil || (ae.code != codes.DeadlineExceeded && ae.code != codes.Canceled) {
+		return ae
+	}
+	// The deadlines are read on the clock too: the server's copy of the
+	// deadline (grpc-timeout) may end the call before the client's timers
+	// fire.
+	now := time.Now()
+	if ae.code == codes.DeadlineExceeded && pastDeadline(caller, now) {
+		ae.late = true
+		return ae
+	}
+	// A stream's attempt ends by the cancel of a context linked to actx, so
+	// an attempt timeout may come back as CANCELLED.
+	switch err := actx.Err(); {
+	case err == context.DeadlineExceeded || err == nil && pastDeadline(actx, now):
+		ae.timedOut = true
+	case err == context.Canceled:
+		ae.canceled = ae.code == codes.Canceled
 	}
 	return ae
+}
+
+// pastDeadline reports whether ctx has a deadline that now has reached.
+func pastDeadline(ctx context.Context, now time.Time) bool {
+	d, ok := ctx.Deadline()
+	return ok && !now.Before(d)
 }
 
 // mark wraps ae so that classify.Default decides as Classifier{} does:
@@ -117,16 +133,26 @@ func asAttemptError(err error) (*attemptError, bool) {
 // error, so errors.As(err, **engine.Error) reads the attempts and the stop
 // reason, and errors.Is(err, context.Canceled) holds after a cancel.
 type callError struct {
-	st  *status.Status
-	err error // usually *engine.Error
+	st    *status.Status
+	err   error // usually *engine.Error
+	cause error // context.DeadlineExceeded when the caller's deadline ended the call unseen by the engine
 }
 
 func (e *callError) Error() string              { return e.err.Error() }
-func (e *callError) Unwrap() error              { return e.err }
 func (e *callError) GRPCStatus() *status.Status { return e.st }
 
-// toCallError turns the engine's error into the interceptor's.
-func toCallError(err error) error {
+// Unwrap returns the engine's error and the caller's deadline, if it ended
+// the call.
+func (e *callError) Unwrap() []error {
+	if e.cause != nil {
+		return []error{e.err, e.cause}
+	}
+	return []error{e.err}
+}
+
+// toCallError turns the engine's error into the interceptor's. ctx is the
+// caller's.
+func toCallError(ctx context.Context, err error) error {
 	ce := &callError{err: err}
 	ee, isEngine := errors.AsType[*engine.Error](err)
 	switch {
@@ -138,6 +164,11 @@ func toCallError(err error) error {
 	case isEngine && ee.Err != nil:
 		if ae, ok := asAttemptError(ee.Err); ok {
 			ce.st = status.Convert(ae.err)
+			if ae.late {
+				// The caller's deadline ended the call before its timer fired.
+				ce.st = status.FromContextError(context.DeadlineExceeded)
+				ce.cause = context.DeadlineExceeded
+			}
 		} else {
 			ce.st = status.Convert(ee.Err)
 		}

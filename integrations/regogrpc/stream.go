@@ -136,7 +136,7 @@ func (s *retryStream) run(e *engine.Engine, key rego.Key) {
 	err := e.Do(s.ctx, key, s.attempt)
 	s.mu.Lock()
 	if err != nil && !s.committed.Load() {
-		s.final = toCallError(err)
+		s.final = toCallError(s.ctx, err)
 	}
 	s.settleLocked(err == nil)
 	s.mu.Unlock()

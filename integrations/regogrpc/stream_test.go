@@ -316,7 +316,7 @@ func TestStreamOpenFailures(t *testing.T) {
 // headers within the attempt timeout is retried, its messages replayed, and
 // that the committed stream then outlives the attempt timeout.
 func TestStreamAttemptTimeoutBeforeCommit(t *testing.T) {
-	const attemptTimeout = 50 * time.Millisecond
+	const attemptTimeout = 200 * time.Millisecond
 	var calls atomic.Int32
 	addr := startServer(t, &testServer{fullDuplex: func(stream testgrpc.TestService_FullDuplexCallServer) error {
 		if calls.Add(1) == 1 {

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/regoresilience/rego"
 	"github.com/regoresilience/rego/engine"
@@ -66,6 +67,11 @@ func UnaryClientInterceptor(exec *engine.Engine, opts ...Option) grpc.UnaryClien
 			e = rego.Default()
 		}
 		u := unaryCall{ctx: ctx, method: method, req: req, reply: reply, cc: cc, invoker: invoker}
+		if m, ok := reply.(proto.Message); ok {
+			// Read the caller's reply here only: hedges may still start
+			// after the call, while the reply is being written below.
+			u.replyType = m.ProtoReflect().Type()
+		}
 		u.opts, u.targets = splitOptions(callOpts)
 		// u is captured by value (it is small and never assigned after): the
 		// closure is the call's only allocation here.
@@ -76,7 +82,7 @@ func UnaryClientInterceptor(exec *engine.Engine, opts ...Option) grpc.UnaryClien
 			if ae, ok := lastAttempt(err); ok && ae.attempt != nil {
 				u.targets.copyOut(ae.attempt)
 			}
-			return toCallError(err)
+			return toCallError(ctx, err)
 		}
 		if won.reply != nil {
 			dst := reply.(proto.Message)
@@ -95,6 +101,7 @@ type unaryCall struct {
 	ctx        context.Context // the caller's
 	method     string
 	req, reply any
+	replyType  protoreflect.MessageType // the reply's type, if it is a proto.Message
 	cc         *grpc.ClientConn
 	invoker    grpc.UnaryInvoker
 	opts       []grpc.CallOption // the caller's, less Header/Trailer/Peer
@@ -148,14 +155,13 @@ func splitOptions(opts []grpc.CallOption) ([]grpc.CallOption, *targets) {
 // attempt is the operation the engine runs once per attempt.
 func (u unaryCall) attempt(ctx context.Context) (*unaryAttempt, error) {
 	info, _ := rego.AttemptFromContext(ctx)
-	protoReply, isProto := u.reply.(proto.Message)
-	if info.Hedge && !isProto {
+	if info.Hedge && u.replyType == nil {
 		return nil, ErrHedgeSkipped
 	}
 	a := &unaryAttempt{}
 	out := u.reply
-	if isProto {
-		a.reply = protoReply.ProtoReflect().New().Interface()
+	if u.replyType != nil {
+		a.reply = u.replyType.New().Interface()
 		out = a.reply
 	}
 	actx := ctx

@@ -239,7 +239,7 @@ func TestUnaryAttemptTimeout(t *testing.T) {
 		return payload("second"), nil
 	}})
 	p := retries(3)
-	p.Retry.AttemptTimeout = 50 * time.Millisecond
+	p.Retry.AttemptTimeout = 200 * time.Millisecond
 	exec, obs := newExec(t, p)
 	client := dial(t, addr, exec)
 
