@@ -33,6 +33,26 @@ func serveExample(srv *testServer) (string, func()) {
 	return lis.Addr().String(), s.Stop
 }
 
+// A connection whose calls follow the policy of their service (the README's
+// example).
+func Example() {
+	target, creds := "127.0.0.1:1", insecure.NewCredentials()
+	exec, err := rego.NewExecutor(regogrpc.WithGRPCClassifier(), engine.WithProvider(controlplane.NewStatic(map[string]policy.Policy{
+		"pkg.v1.UserService.*": {Retry: policy.Retry{MaxAttempts: 3}, Classifier: regogrpc.ClassifierName},
+	})))
+	if err != nil {
+		panic(err)
+	}
+	defer exec.Close()
+	conn, err := grpc.NewClient(target, append(regogrpc.DialOptions(exec), grpc.WithTransportCredentials(creds))...)
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	fmt.Println(regogrpc.DefaultKey("/pkg.v1.UserService/GetUser"))
+	// Output: pkg.v1.UserService.GetUser
+}
+
 // A client whose calls run under rego policies: the server is unavailable
 // once; the caller only sees the answer that followed.
 func ExampleDialOptions() {
