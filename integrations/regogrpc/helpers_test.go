@@ -69,13 +69,19 @@ func startServer(t testing.TB, srv *testServer) string {
 // dial connects to addr through regogrpc.DialOptions(exec, opts...).
 func dial(t testing.TB, addr string, exec *engine.Engine, opts ...regogrpc.Option) testgrpc.TestServiceClient {
 	t.Helper()
+	return testgrpc.NewTestServiceClient(dialConn(t, addr, exec, opts...))
+}
+
+// dialConn is dial's connection, closed when the test ends.
+func dialConn(t testing.TB, addr string, exec *engine.Engine, opts ...regogrpc.Option) *grpc.ClientConn {
+	t.Helper()
 	dopts := append(regogrpc.DialOptions(exec, opts...), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	conn, err := grpc.NewClient("passthrough:///"+addr, dopts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return testgrpc.NewTestServiceClient(conn)
+	return conn
 }
 
 // timelines collects the timelines of finished calls.

@@ -120,7 +120,7 @@ type targets struct {
 // returns; read by the interceptor after the call only if it decided it.
 type unaryAttempt struct {
 	reply   proto.Message      // a fresh message, or nil for non-proto replies
-	opts    [6]grpc.CallOption // room for the attempt's options: most calls need no slice of their own
+	opts    [4]grpc.CallOption // room for the attempt's options: most calls need no slice of their own
 	header  metadata.MD
 	trailer metadata.MD
 	peer    peer.Peer

@@ -151,9 +151,13 @@ func TestPushback(t *testing.T) {
 			exec, obs := newExec(t, p)
 			client := dial(t, addr, exec)
 
-			_, err := client.UnaryCall(ctxTimeout(t), &testgrpc.SimpleRequest{})
+			var trailer metadata.MD
+			_, err := client.UnaryCall(ctxTimeout(t), &testgrpc.SimpleRequest{}, grpc.Trailer(&trailer))
 			if status.Code(err) != tt.wantFinal || calls.Load() != tt.calls {
 				t.Fatalf("err %v after %d calls, want %v after %d", err, calls.Load(), tt.wantFinal, tt.calls)
+			}
+			if err != nil && !slices.Equal(trailer.Get(regogrpc.PushbackKey), tt.pushback) {
+				t.Errorf("caller's trailer %v: want the failed attempt's pushback %q", trailer, tt.pushback)
 			}
 			tl := obs.last(t)
 			if got := tl.Attempts[0].Reason; got != tt.reason {
