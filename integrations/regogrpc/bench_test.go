@@ -23,9 +23,9 @@ const builtinRetry = `{"methodConfig": [{
 }]}`
 
 // BenchmarkUnary measures one loopback unary RPC (TCP on 127.0.0.1) that
-// succeeds at once: bare, through regogrpc (a 3-attempt policy with the grpc
-// classifier), and with grpc-go's built-in retry policy from a service
-// config. Compare the rows of one run:
+// succeeds at once: bare (grpc-go's defaults), bare with grpc's retries
+// disabled, through regogrpc (a 3-attempt policy with the grpc classifier),
+// and with grpc-go's built-in retry policy from a service config. Compare the rows of one run:
 //
 //	go test -run '^$' -bench Unary -benchmem -count 6 > bench.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /client bench.txt
@@ -47,6 +47,9 @@ func BenchmarkUnary(b *testing.B) {
 		opts []grpc.DialOption
 	}{
 		{"client=bare", []grpc.DialOption{creds}},
+		// grpc-go's retry machinery is on by default (transparent retries,
+		// the replay buffer); DialOptions turns it off, as this row does.
+		{"client=bare-noretry", []grpc.DialOption{creds, grpc.WithDisableRetry()}},
 		{"client=rego", append(regogrpc.DialOptions(exec), creds)},
 		{"client=grpc-retry", []grpc.DialOption{creds, grpc.WithDefaultServiceConfig(builtinRetry)}},
 	} {

@@ -2,6 +2,7 @@ package regogrpc_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -40,14 +41,11 @@ func Example() {
 	exec, err := rego.NewExecutor(regogrpc.WithGRPCClassifier(), engine.WithProvider(controlplane.NewStatic(map[string]policy.Policy{
 		"pkg.v1.UserService.*": {Retry: policy.Retry{MaxAttempts: 3}, Classifier: regogrpc.ClassifierName},
 	})))
-	if err != nil {
-		panic(err)
+	conn, dialErr := grpc.NewClient(target, append(regogrpc.DialOptions(exec), grpc.WithTransportCredentials(creds))...)
+	if err != nil || dialErr != nil {
+		panic(errors.Join(err, dialErr))
 	}
 	defer exec.Close()
-	conn, err := grpc.NewClient(target, append(regogrpc.DialOptions(exec), grpc.WithTransportCredentials(creds))...)
-	if err != nil {
-		panic(err)
-	}
 	defer conn.Close()
 	fmt.Println(regogrpc.DefaultKey("/pkg.v1.UserService/GetUser"))
 	// Output: pkg.v1.UserService.GetUser
