@@ -226,6 +226,7 @@ func (s *retryStream) attempt(actx context.Context) error {
 		s.settleLocked(true) // an OK status with no message: the caller reads io.EOF
 		return nil
 	}
+	stop()
 	cancel()
 	s.trailer = cs.Trailer()
 	return newAttemptError(err, actx, s.ctx, s.trailer[PushbackKey]).mark()
