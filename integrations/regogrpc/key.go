@@ -37,8 +37,10 @@ func DefaultKey(fullMethod string) rego.Key {
 
 // keyCacheLimit bounds the DefaultKey cache: a client calls a fixed set of
 // methods, so the limit is only reached by a client fed arbitrary method
-// names, which then pays DefaultKey's allocation on each call.
-const keyCacheLimit = 4096
+// names, which then pays DefaultKey's allocation on each call. Filling the
+// cache copies it once per method (copy on write), which the bound keeps
+// cheap.
+const keyCacheLimit = 1024
 
 // keyCache memoizes DefaultKey so that the hot path does not allocate the
 // joined key. Lookups read an immutable map through an atomic pointer (no

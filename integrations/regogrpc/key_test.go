@@ -1,6 +1,7 @@
 package regogrpc_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/regoresilience/rego"
@@ -60,4 +61,29 @@ func TestServicePattern(t *testing.T) {
 			t.Errorf("%s: pattern %q, want %q", method, pattern, want)
 		}
 	}
+}
+
+// FuzzDefaultKey checks that DefaultKey never panics and that a well-formed
+// full method's key is rego.ParseKey("service.method").
+func FuzzDefaultKey(f *testing.F) {
+	for _, s := range []string{"/pkg.v1.UserService/GetUser", "/Echo/Say", "", "/", "//", "/a/b/c", "no-slash", "/a./b", "/.a/b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, fullMethod string) {
+		k := regogrpc.DefaultKey(fullMethod)
+		if k != regogrpc.DefaultKey(fullMethod) {
+			t.Fatalf("DefaultKey(%q) is not deterministic", fullMethod)
+		}
+		m := strings.TrimPrefix(fullMethod, "/")
+		i := strings.LastIndexByte(m, '/')
+		if i <= 0 || i == len(m)-1 {
+			if k != (rego.Key{Namespace: regogrpc.KeyNamespace, Name: "unknown"}) {
+				t.Fatalf("DefaultKey(%q) = %#v, want grpc.unknown", fullMethod, k)
+			}
+			return
+		}
+		if want := rego.ParseKey(m[:i] + "." + m[i+1:]); k != want {
+			t.Fatalf("DefaultKey(%q) = %#v, want %#v", fullMethod, k, want)
+		}
+	})
 }
