@@ -6,7 +6,8 @@ import "github.com/regoresilience/rego/policy"
 type staticProvider struct{ core }
 
 // NewStatic returns a Provider holding a fixed set of policies, keyed by pattern:
-// "ns.Name" (exact), "ns.*" (a namespace) or "*" (everything). The map is
+// "ns.Name" (exact), "ns.Prefix.*" (the names under a dotted prefix), "ns.*" (a
+// namespace) or "*" (everything); see policy.ValidatePattern. The map is
 // validated and copied (normalized) by policy.NewSet; later changes to it have no
 // effect. A nil or empty map is valid: no policies, the engine default applies.
 //

@@ -17,9 +17,11 @@
 // AttemptTimeout within Timeout). The engine only ever runs normalized
 // policies.
 //
-// A Set maps patterns to policies: "ns.Name" (exact), "ns.*" (a namespace)
-// and "*" (everything). Set.Resolve picks the most specific match in that
-// order; when nothing matches it reports ok=false and the engine uses its own
+// A Set maps patterns to policies: "ns.Name" (exact), "ns.Prefix.*" (the
+// names under a dotted prefix, such as the methods of one gRPC service:
+// "pkg.v1.UserService.*"), "ns.*" (a namespace) and "*" (everything).
+// Set.Resolve picks the most specific match in that order (the longest
+// prefix first); when nothing matches it reports ok=false and the engine uses its own
 // default policy.
 //
 // Policies usually come from a JSON document (ParseDocument,

@@ -8,17 +8,22 @@ import (
 // Wildcard is the pattern that matches every key.
 const Wildcard = "*"
 
-// ValidatePattern checks a policy pattern. The three forms are:
+// ValidatePattern checks a policy pattern. The forms are:
 //
-//	"ns.Name"  exactly the key ParseKey("ns.Name")
-//	"ns.*"     every key in namespace ns
-//	"*"        every key
+//	"ns.Name"      exactly the key ParseKey("ns.Name")
+//	"ns.Prefix.*"  every key in namespace ns whose name starts with "Prefix."
+//	"ns.*"         every key in namespace ns
+//	"*"            every key
+//
+// The prefix form exists for dotted names: gRPC keys such as
+// "pkg.v1.UserService.GetUser" (namespace "pkg") are matched service by
+// service with "pkg.v1.UserService.*".
 //
 // Anything else is an error matching ErrInvalidPattern (and ErrInvalidPolicy):
-// "", a pattern without a dot, an empty part ("ns.", ".Name"), a wildcard
-// anywhere but the whole name or the whole pattern ("a.*.b", "a.b*",
-// "*.x"), or a literal part that Key.Validate rejects (the *KeyError is
-// wrapped, so ErrHighCardinalityKey still matches).
+// "", a pattern without a dot, an empty part ("ns.", ".Name", "ns..*"), a
+// wildcard anywhere but after the last dot or as the whole pattern ("a.*.b",
+// "a.b*", "*.x"), or a literal part that Key.Validate rejects (the *KeyError
+// is wrapped, so ErrHighCardinalityKey still matches).
 func ValidatePattern(pattern string) error {
 	_, err := parsePattern(pattern)
 	return err
@@ -28,6 +33,7 @@ type patternKind uint8
 
 const (
 	patternExact     patternKind = iota // "ns.Name"
+	patternPrefix                       // "ns.Prefix.*"
 	patternNamespace                    // "ns.*"
 	patternAll                          // "*"
 )
@@ -62,6 +68,17 @@ func parsePattern(pattern string) (patternKind, error) {
 			return bad("namespace: "+ke.Reason, err)
 		}
 		return patternNamespace, nil
+	case strings.HasSuffix(name, "."+Wildcard) && !strings.Contains(name[:len(name)-2], Wildcard):
+		prefix := name[:len(name)-2]
+		if prefix == "" || prefix[len(prefix)-1] == '.' {
+			return bad(`empty name part before ".*"`, nil)
+		}
+		if err := (Key{Namespace: ns, Name: prefix}).Validate(); err != nil {
+			var ke *KeyError
+			errors.As(err, &ke)
+			return bad(ke.Reason, err)
+		}
+		return patternPrefix, nil
 	case strings.Contains(name, Wildcard):
 		return bad(`a wildcard must be the whole name ("ns.*")`, nil)
 	}

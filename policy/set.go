@@ -9,7 +9,7 @@ import (
 
 // Set is an immutable collection of policies indexed by pattern, and
 // resolves a Key to the most specific one: the exact pattern "ns.Name", then
-// "ns.*", then "*". When nothing matches, Resolve reports ok=false and the
+// the longest matching "ns.Prefix.*", then "ns.*", then "*". When nothing matches, Resolve reports ok=false and the
 // engine applies its own default.
 //
 // A Set is built once (NewSet, ParseDocument) and never changes afterwards,
@@ -18,6 +18,7 @@ import (
 type Set struct {
 	// All fields are written by buildSet only.
 	exact   map[Key]*entry    // "ns.Name", keyed by parts so lookups need no concatenation
+	prefix  map[Key]*entry    // "ns.Prefix.*", keyed by {ns, Prefix}
 	ns      map[string]*entry // "ns.*", keyed by namespace
 	all     *entry            // "*", or nil
 	entries []entry           // every entry, sorted by pattern; the maps point into it
@@ -79,6 +80,11 @@ func buildSet(policies map[string]Policy, patterns []string) *Set {
 				s.ns = make(map[string]*entry)
 			}
 			s.ns[strings.TrimSuffix(pat, ".*")] = e
+		case patternPrefix:
+			if s.prefix == nil {
+				s.prefix = make(map[Key]*entry)
+			}
+			s.prefix[ParseKey(strings.TrimSuffix(pat, ".*"))] = e
 		case patternExact:
 			if s.exact == nil {
 				s.exact = make(map[Key]*entry)
@@ -90,7 +96,9 @@ func buildSet(policies map[string]Policy, patterns []string) *Set {
 }
 
 // Resolve returns the policy for k and the pattern that supplied it, trying
-// the exact key, then k's namespace wildcard, then "*". ok is false when
+// the exact key, then the prefix patterns of k's name from the longest
+// ("db.Users.Query.*" for "db.Users.Query.One") to the shortest
+// ("db.Users.*"), then k's namespace wildcard, then "*". ok is false when
 // none matches (or s is nil): the engine's default applies. The policy is
 // already normalized. Resolve does not allocate.
 //
@@ -101,6 +109,11 @@ func (s *Set) Resolve(k Key) (p Policy, pattern string, ok bool) {
 		return Policy{}, "", false
 	}
 	e := s.exact[k]
+	if e == nil && s.prefix != nil {
+		for i := strings.LastIndexByte(k.Name, '.'); i > 0 && e == nil; i = strings.LastIndexByte(k.Name[:i], '.') {
+			e = s.prefix[Key{Namespace: k.Namespace, Name: k.Name[:i]}]
+		}
+	}
 	if e == nil {
 		e = s.ns[k.Namespace]
 	}

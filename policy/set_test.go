@@ -34,7 +34,14 @@ func TestValidatePattern(t *testing.T) {
 		{"**", `no "."`},
 		{"a.*.b", "wildcard must be the whole name"},
 		{"a.b*", "wildcard must be the whole name"},
-		{"a.b.*", "wildcard must be the whole name"},
+		{"a.b.*", ""},
+		{"pkg.v1.UserService.*", ""},
+		{"a..*", "empty name part"},
+		{"a.b..*", "empty name part"},
+		{"a.b.*.*", "wildcard must be the whole name"},
+		{"a.*.b.*", "wildcard must be the whole name"},
+		{"a.b*.*", "wildcard must be the whole name"},
+		{"a.Get123456.*", "digits"},
 		{"a.**", "wildcard must be the whole name"},
 		{" svc.Op", "whitespace"},
 		{"svc.Op ", "whitespace"},
@@ -133,10 +140,14 @@ func referenceResolve(m map[string]policy.Policy, k policy.Key) (string, bool) {
 		switch {
 		case pat == "*":
 			r = 1
-		case strings.HasSuffix(pat, ".*") && strings.TrimSuffix(pat, ".*") == k.Namespace:
+		case strings.HasSuffix(pat, ".*") && strings.TrimSuffix(pat, ".*") == k.Namespace && !strings.Contains(k.Namespace, "."):
 			r = 2
+		case strings.HasSuffix(pat, ".*") && !strings.Contains(k.Namespace, ".") &&
+			strings.HasPrefix(k.Namespace+"."+k.Name, strings.TrimSuffix(pat, "*")):
+			// A longer prefix is more specific.
+			r = 2 + len(pat)
 		case pat == k.Namespace+"."+k.Name && k.Name != "" && !strings.Contains(k.Namespace, "."):
-			r = 3
+			r = 1000
 		}
 		if r > rank {
 			best, rank = pat, r
@@ -150,7 +161,7 @@ func referenceResolve(m map[string]policy.Policy, k policy.Key) (string, bool) {
 // exact, namespace and global patterns are frequent.
 func TestResolveAgainstReference(t *testing.T) {
 	r := newRand(3)
-	parts := []string{"a", "b", "c", "a.b", "b.c"}
+	parts := []string{"a", "b", "c", "a.b", "b.c", "a.b.c"}
 	for round := range 500 {
 		m := map[string]policy.Policy{}
 		for i := range r.IntN(8) {
@@ -160,6 +171,9 @@ func TestResolveAgainstReference(t *testing.T) {
 				pat = "*"
 			case 1:
 				pat = parts[r.IntN(3)] + ".*"
+				if r.IntN(2) == 0 {
+					pat = parts[r.IntN(3)] + "." + parts[r.IntN(len(parts))] + ".*"
+				}
 			default:
 				pat = parts[r.IntN(3)] + "." + parts[r.IntN(len(parts))]
 			}
@@ -319,5 +333,35 @@ func TestNewSetErrorCap(t *testing.T) {
 	got := fieldErrors(err)
 	if len(got) != 21 || got[20] != "and 980 more problems" {
 		t.Errorf("got %d problems, last %q; want 20 and a count of the rest", len(got), got[len(got)-1])
+	}
+}
+
+// TestResolvePrefix verifies that "ns.Prefix.*" matches the keys whose name
+// starts with "Prefix." (all methods of one gRPC service), that the longest
+// prefix wins, and that exact keys still beat prefixes.
+func TestResolvePrefix(t *testing.T) {
+	s := mustSet(t, map[string]policy.Policy{
+		"pkg.*":                        attempts(1),
+		"pkg.v1.*":                     attempts(2),
+		"pkg.v1.UserService.*":         attempts(3),
+		"pkg.v1.UserService.DeleteAll": attempts(4),
+	})
+	for _, tt := range []struct{ key, want string }{
+		{"pkg.v1.UserService.GetUser", "pkg.v1.UserService.*"},
+		{"pkg.v1.UserService.ListUsers", "pkg.v1.UserService.*"},
+		{"pkg.v1.UserService.DeleteAll", "pkg.v1.UserService.DeleteAll"},
+		{"pkg.v1.UserServiceX.GetUser", "pkg.v1.*"},
+		{"pkg.v1.UserService", "pkg.v1.*"},
+		{"pkg.v2.UserService.GetUser", "pkg.*"},
+		{"pkg.v1", "pkg.*"},
+	} {
+		_, pattern, ok := s.Resolve(policy.ParseKey(tt.key))
+		if !ok || pattern != tt.want {
+			t.Errorf("Resolve(%q) = %q, %v; want %q", tt.key, pattern, ok, tt.want)
+		}
+	}
+	k := policy.ParseKey("pkg.v1.UserService.GetUser")
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = s.Resolve(k) }); n != 0 {
+		t.Errorf("Resolve with prefixes: %v allocs, want 0", n)
 	}
 }
