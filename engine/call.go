@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/regoresilience/rego/breaker"
 	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/keyworker"
 	"github.com/regoresilience/rego/observe"
@@ -211,10 +212,11 @@ type callState struct {
 	// The clock is read only when something needs it (a clock read costs
 	// 20-100ns, the largest part of a fast call): starts for deadlines,
 	// records and samples; ends for records and samples.
-	timed    bool      // read the clock at attempt starts
-	ends     bool      // read the clock at attempt ends
-	deadline time.Time // the call's deadline; zero = none
-	own      bool      // the deadline is the policy's: attempts must end themselves
+	timed    bool           // read the clock at attempt starts
+	ends     bool           // read the clock at attempt ends
+	deadline time.Time      // the call's deadline; zero = none
+	own      bool           // the deadline is the policy's: attempts must end themselves
+	bt       breaker.Ticket // the call's admission by the key's breaker (engine/breaker.go)
 }
 
 // attemptDeadline returns the deadline of an attempt starting at start.
@@ -252,6 +254,9 @@ func (cs *callState) account(index int, hedge bool, verdict classify.Verdict, st
 	if cs.x.samples {
 		cs.w.Post(keyworker.Sample{Latency: end.Sub(start), OK: verdict.Outcome == classify.Success, Hedge: hedge})
 	}
+	if cs.x.breaker != nil { // breaker hook 3: every accounted attempt
+		recordBreaker(cs.x.breaker, &cs.bt, cs.ctx, verdict)
+	}
 }
 
 // run is the attempt loop. It runs in the caller's goroutine; without hedging it
@@ -267,8 +272,12 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 	w, s := e.snapshot(key)
 	x := s.Ext.(*snapExt)
 	p := &s.Policy
-	if wantTL || e.obs != nil || p.Timeout != 0 || x.admitter != nil || ctx.Err() != nil {
-		return loop(e, ctx, key, c, wantTL, w, s, nil)
+	bt, slow := breaker.Ticket{}, false
+	if x.breaker != nil { // breaker hook 1: before the first attempt; refusals and probes take the loop
+		bt, slow = x.admit()
+	}
+	if wantTL || e.obs != nil || p.Timeout != 0 || x.admitter != nil || ctx.Err() != nil || slow {
+		return loop(e, ctx, key, c, wantTL, w, s, nil, bt)
 	}
 	// The common cases: nothing to record and no call deadline of rego's own
 	// (the loop would have to know when the call started). The first round
@@ -280,10 +289,13 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 		if o.pan == nil {
 			o.verdict = x.classifier.Classify(ctx, o.err)
 			s.RetryBudget.Record(true, o.verdict.Outcome != classify.Retryable)
+			if x.breaker != nil { // breaker hook 3
+				recordBreaker(x.breaker, &bt, ctx, o.verdict)
+			}
 		}
 	} else {
 		cs := callState{e: e, ctx: ctx, key: key, w: w, s: s, x: x, p: p,
-			timed: x.samples || p.Retry.AttemptTimeout > 0, ends: x.samples}
+			timed: x.samples || p.Retry.AttemptTimeout > 0, ends: x.samples, bt: bt}
 		cs.deadline, _ = ctx.Deadline()
 		var rec recorder // off: no timeline, no observer
 		if p.Hedge.MaxHedges > 0 {
@@ -295,7 +307,7 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 	if o.pan == nil && o.verdict.Outcome == classify.Success {
 		return o.v, nil, o.err
 	}
-	return loop(e, ctx, key, c, false, w, s, &o)
+	return loop(e, ctx, key, c, false, w, s, &o, bt)
 }
 
 // runOne runs attempt n, a round of its own (no hedging), in the caller's
@@ -327,17 +339,17 @@ func runOne[T any](cs *callState, c *call[T], rec *recorder, n int, start time.T
 
 // loop is the attempt loop proper. pre, when not nil, is the first round's
 // result (an attempt, or a hedged round), already run and accounted by run's
-// fast path.
+// fast path. bt is the call's admission by the key's breaker.
 func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wantTL bool,
-	w *keyworker.Worker, s *keyworker.Snapshot, pre *round[T]) (T, *observe.Timeline, error) {
+	w *keyworker.Worker, s *keyworker.Snapshot, pre *round[T], bt breaker.Ticket) (T, *observe.Timeline, error) {
 	var zero T
 	x := s.Ext.(*snapExt)
 	p := &s.Policy
-	hedged := p.Hedge.MaxHedges > 0
+	hedged := p.Hedge.MaxHedges > 0 && !bt.Probe() // a half-open probe is one attempt
 	records := wantTL || e.obs != nil
 	cs := callState{e: e, ctx: ctx, key: key, w: w, s: s, x: x, p: p,
 		timed: records || x.samples || p.Timeout > 0 || p.Retry.AttemptTimeout > 0,
-		ends:  records || x.samples}
+		ends:  records || x.samples, bt: bt}
 
 	rec := recorder{obs: e.obs, ctx: ctx, key: key}
 	start := cs.now()
@@ -379,6 +391,9 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 			permit = false
 			s.RetryBudget.Release()
 		}
+		if x.breaker != nil { // breaker hook 5: a probe without an outcome gives its place back
+			x.breaker.Release(&cs.bt)
+		}
 		if rec.on() && !rec.finished {
 			rec.abandon(recover(), e.clock.Now(), n, running, runStart)
 		}
@@ -395,6 +410,10 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 		rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: start, Attempt: 0, Name: x.retryName,
 			Detail: "first attempt refused by the adaptive throttle"})
 		return fail(StopThrottled, 0, nil, ErrThrottled)
+	}
+	if x.breakerRefused(cs.bt) { // breaker hook 2: refused before the first attempt
+		x.breakerEvent(&rec, &cs, 0, "call")
+		return fail(StopBreakerOpen, 0, nil, ErrBreakerOpen)
 	}
 
 	var (
@@ -477,6 +496,10 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 					Duration: wait, Detail: "backoff would end past the deadline"})
 				return fail(StopDeadline, n, lastErr, nil)
 			}
+		}
+		if x.breakerRefusesMore() { // breaker hook 4: no retry unless closed
+			x.breakerEvent(&rec, &cs, n, "retry")
+			return fail(StopBreakerOpen, n, lastErr, ErrBreakerOpen)
 		}
 		if !s.RetryBudget.TryAcquire() {
 			rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: cs.now(), Attempt: n, Name: x.retryName,

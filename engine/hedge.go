@@ -188,6 +188,9 @@ func (g *group[T]) launch(k int) {
 // panics there is logged with its stack and counts as a refusal, so that it
 // neither kills the wheel nor hangs the round.
 func (g *group[T]) tryAcquireHedge(cs *callState) (ok bool) {
+	if cs.x.breakerRefusesMore() { // breaker hook 4: no hedge unless closed
+		return false
+	}
 	guardHedgeBudget(cs, "TryAcquire", func() { ok = cs.s.HedgeBudget.TryAcquire() })
 	return ok
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/regoresilience/rego/breaker"
 	"github.com/regoresilience/rego/budget"
 	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/controlplane"
@@ -24,7 +25,8 @@ type snapExt struct {
 	recordHedge bool
 	retryName   string // for budget-denied events
 	hedgeName   string
-	fallbacks   []observe.Event // recorded on every call's timeline (At is filled in per call)
+	fallbacks   []observe.Event  // recorded on every call's timeline (At is filled in per call)
+	breaker     *breaker.Breaker // the key's circuit breaker; nil = off (engine/breaker.go)
 }
 
 // snapshot returns the key's worker and its snapshot for the provider's current
@@ -85,6 +87,7 @@ func (e *Engine) resolve(w *keyworker.Worker, overflow bool, src *controlplane.S
 		x.admitter = a
 	}
 	x.recordHedge = p.Hedge.MaxHedges > 0 && !budget.SharesDeposits(s.RetryBudget, s.HedgeBudget)
+	x.breaker = e.breakerFor(w, overflow, p) // breaker hook: per key, kept while its config is unchanged
 	if p.Hedge.MaxHedges > 0 {
 		s.Trigger = hedge.TriggerFor(p.Hedge)
 		s.HedgeDelay = s.Trigger.Delay(nil, e.clock.Now())
