@@ -157,9 +157,17 @@ func TestCheckDocument(t *testing.T) {
 	if n := len(fieldErrors(err)); n != 21 { // 20 and "and 5 more problems"
 		t.Errorf("ParseDocument: %d lines, want 21", n)
 	}
-	_, _, err = policy.CheckDocument([]byte(bad))
+	valid, _, err := policy.CheckDocument([]byte(bad))
 	if n := len(fieldErrors(err)); n != 25 {
 		t.Errorf("CheckDocument: %d lines, want 25", n)
+	}
+	if valid.Len() != 0 {
+		t.Errorf("CheckDocument: %d valid policies, want none", valid.Len())
+	}
+	// The valid policies of an invalid document are still described.
+	valid, warns, err = policy.CheckDocument([]byte(`{"policies": {"a.B": {"timeout": "-1s"}, "a.C": {"retry": {"max_attempts": 11}}}}`))
+	if err == nil || valid.Len() != 1 || len(warns) != 1 || warns[0].Path != `policies["a.C"].retry.max_attempts` {
+		t.Errorf("CheckDocument: %v, %v, %v", valid.Patterns(), warns, err)
 	}
 	if !allMatch(err, policy.ErrInvalidPolicy) {
 		t.Error("not every problem matches ErrInvalidPolicy")

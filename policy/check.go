@@ -1,6 +1,10 @@
 package policy
 
-import "strconv"
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
 
 // Warning is a value a document sets that the engine will not use as
 // written, because Normalize caps or adjusts it (max_attempts 50 runs as 10).
@@ -14,20 +18,36 @@ type Warning struct {
 func (w Warning) String() string { return w.Path + ": " + w.Msg }
 
 // CheckDocument is ParseDocument for tools that show a document to a person
-// (rego policy check): it reports every problem of the document, not only the
-// first 20, and lists the values the engine adjusts as warnings, in pattern
-// order. Warnings are returned with the error too, for the policies that
-// decoded cleanly. The Set is nil when err is not.
-func CheckDocument(data []byte) (*Set, []Warning, error) {
-	policies, order, err := parseDocument(data, -1)
-	var warns []Warning
-	for _, pat := range order {
-		warns = policies[pat].adjustments(entryPath(pat)+".", warns)
+// (rego policy check): it reports every problem of the document in one
+// error, not only the first 20, and lists the values the engine adjusts as
+// warnings, in pattern order.
+//
+// valid holds the document's valid policies. When err is nil it is the
+// document's Set, as ParseDocument returns it; when err is not, it holds
+// only the policies without problems (empty when the document is not JSON),
+// so that a tool can still describe them: a program must never run a
+// document that has problems. Warnings cover every policy, valid or not,
+// except for fields that have a problem.
+func CheckDocument(data []byte) (valid *Set, warns []Warning, err error) {
+	type found struct {
+		pattern string
+		warns   []Warning
 	}
-	if err != nil {
-		return nil, warns, err
+	var all []found
+	policies, order, err := parseDocument(data, -1, func(pattern string, p Policy, reported func(string) bool) {
+		var ws []Warning
+		for _, w := range p.adjustments(entryPath(pattern)+".", nil) {
+			if !reported(w.Path) {
+				ws = append(ws, w)
+			}
+		}
+		all = append(all, found{pattern, ws})
+	})
+	slices.SortStableFunc(all, func(a, b found) int { return strings.Compare(a.pattern, b.pattern) })
+	for _, f := range all {
+		warns = append(warns, f.warns...)
 	}
-	return buildSet(policies, order), warns, nil
+	return buildSet(policies, order), warns, err
 }
 
 // adjustments appends a Warning for each value of p (which passed Validate)

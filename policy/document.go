@@ -26,7 +26,7 @@ import (
 // Offset), or io.ErrUnexpectedEOF for truncated input. A leading UTF-8 byte
 // order mark is ignored.
 func ParseDocument(data []byte) (*Set, error) {
-	policies, order, err := parseDocument(data, 0)
+	policies, order, err := parseDocument(data, 0, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -35,9 +35,13 @@ func ParseDocument(data []byte) (*Set, error) {
 
 // parseDocument decodes and validates a document, reporting up to limit
 // problems (see errList.limit). It returns the policies as written (not
-// normalized) and their patterns sorted; on error, the policies that
-// decoded and validated cleanly.
-func parseDocument(data []byte, limit int) (map[string]Policy, []string, error) {
+// normalized) and their patterns sorted; on error, those of the policies
+// that decoded and validated cleanly under a valid pattern.
+//
+// visit, when not nil, is called with every policy decoded, valid or not
+// (a field that failed to decode is zero), and whether a problem was
+// reported at a given path.
+func parseDocument(data []byte, limit int, visit func(pattern string, p Policy, reported func(path string) bool)) (map[string]Policy, []string, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil, &documentError{msg: "empty document"}
@@ -61,12 +65,15 @@ func parseDocument(data []byte, limit int) (map[string]Policy, []string, error) 
 	walkObject(doc, "", "document", []string{"policies"}, &l, func(_, path string, v []byte) {
 		sawPolicies = true
 		walkObject(v, path, path, nil, &l, func(pattern, path string, v []byte) {
+			before := l.n()
 			if _, err := parsePattern(pattern); err != nil {
 				l.add(fmt.Errorf("policies: %w", err))
 			}
-			before := l.n()
 			p, _ := decodePolicy(v, path, &l)
 			p.validateDecoded(path+".", &l)
+			if visit != nil {
+				visit(pattern, p, l.reported)
+			}
 			if l.n() == before {
 				order = append(order, pattern)
 				policies[pattern] = p
