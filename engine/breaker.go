@@ -47,7 +47,9 @@ const StopBreakerOpen = "breaker_open"
 // keys, whose failures must not open a breaker for all of them). A policy
 // change that leaves the breaker's configuration as it was keeps the
 // breaker, state and window included: reloading an unrelated policy must not
-// close an open breaker.
+// close an open breaker. (Two calls resolving a changed policy at once may
+// each build a breaker; the snapshot published last keeps its own, and the
+// other's few outcomes are lost: only at a configuration change.)
 func (e *Engine) breakerFor(w *keyworker.Worker, overflow bool, p *policy.Policy) *breaker.Breaker {
 	if overflow || !p.Breaker.Enabled() {
 		return nil

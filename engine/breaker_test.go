@@ -331,3 +331,28 @@ func TestBreakerSuccessPathAllocs(t *testing.T) {
 		t.Errorf("success path with a breaker: %v allocs per call, want <= 1", n)
 	}
 }
+
+// TestBreakerStopsHedges verifies that a primary whose failure opens the
+// breaker fires no hedge (a retryable failure otherwise fires the next hedge
+// at once).
+func TestBreakerStopsHedges(t *testing.T) {
+	p := policy.Policy{Retry: policy.Retry{MaxAttempts: 1}, Hedge: policy.Hedge{MaxHedges: 1, Delay: time.Hour},
+		Breaker: policy.Breaker{FailureRate: 50, MinCalls: 1}}
+	e := newEngine(t, withPolicy(p))
+	var calls atomic.Int32
+	tl, err := e.DoWithTimeline(context.Background(), key, func(context.Context) error {
+		calls.Add(1)
+		return errFlaky
+	})
+	if !errors.Is(err, errFlaky) || calls.Load() != 1 || len(tl.Attempts) != 1 || hasEvent(tl, observe.EventHedgeFired) {
+		t.Fatalf("calls=%d err=%v timeline:\n%v", calls.Load(), err, tl)
+	}
+	// Without the breaker the same failure fires the hedge.
+	p.Breaker = policy.Breaker{}
+	e = newEngine(t, withPolicy(p))
+	calls.Store(0)
+	e.Do(context.Background(), key, func(context.Context) error { calls.Add(1); return errFlaky })
+	if calls.Load() != 2 {
+		t.Fatalf("without a breaker: %d attempts, want 2", calls.Load())
+	}
+}

@@ -114,8 +114,9 @@ func durationText(d time.Duration) string {
 // absent from data become zero, i.e. default), and is strict at every depth:
 // unknown, duplicate or differently-cased field names, wrong JSON types,
 // null values, non-duration strings, and an explicit zero where zero would
-// mean "default" (max_attempts, initial_backoff, max_backoff, multiplier,
-// max_retry_after, min_samples) are errors. The decoded policy must also pass
+// mean "default" or "off" (max_attempts, initial_backoff, max_backoff,
+// multiplier, max_retry_after, min_samples, and every breaker field) are
+// errors. The decoded policy must also pass
 // Validate. JSON null leaves *p unchanged, as encoding/json expects.
 //
 // Errors join *FieldErrors naming each field's path and match
