@@ -356,3 +356,32 @@ func TestBreakerStopsHedges(t *testing.T) {
 		t.Fatalf("without a breaker: %d attempts, want 2", calls.Load())
 	}
 }
+
+// BenchmarkDoBreaker is the success path with the key's breaker off and on
+// (closed): what a breaker adds to a call that succeeds at once.
+func BenchmarkDoBreaker(b *testing.B) {
+	ctx := context.Background()
+	op := func(context.Context) error { return nil }
+	for _, tc := range []struct {
+		name string
+		br   policy.Breaker
+	}{{"off", policy.Breaker{}}, {"on", policy.Breaker{FailureRate: 50}}} {
+		p := fixed(3, 10*time.Millisecond)
+		p.Breaker = tc.br
+		e := newEngine(b, withPolicy(p))
+		b.Run(tc.name+"/seq", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e.Do(ctx, key, op)
+			}
+		})
+		b.Run(tc.name+"/par", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					e.Do(ctx, key, op)
+				}
+			})
+		})
+	}
+}
