@@ -19,7 +19,7 @@ import (
 //     reason StopBreakerOpen and an EventBreakerOpen, without running op.
 //  3. every accounted attempt (callState.account, and run's fast path):
 //     recordBreaker reports its outcome.
-//  4. before each retry (loop) and each hedge (tryAcquireHedge):
+//  4. before each retry (loop) and each hedge launch (group.launch):
 //     breakerRefusesMore stops them unless the breaker is closed.
 //  5. loop's deferred cleanup: Release gives back an unresolved probe's place.
 //

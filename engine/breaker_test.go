@@ -344,7 +344,8 @@ func TestBreakerStopsHedges(t *testing.T) {
 		calls.Add(1)
 		return errFlaky
 	})
-	if !errors.Is(err, errFlaky) || calls.Load() != 1 || len(tl.Attempts) != 1 || hasEvent(tl, observe.EventHedgeFired) {
+	if !errors.Is(err, errFlaky) || calls.Load() != 1 || len(tl.Attempts) != 1 || hasEvent(tl, observe.EventHedgeFired) ||
+		hasEvent(tl, observe.EventBudgetDenied) {
 		t.Fatalf("calls=%d err=%v timeline:\n%v", calls.Load(), err, tl)
 	}
 	// Without the breaker the same failure fires the hedge.

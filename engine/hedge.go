@@ -152,9 +152,11 @@ func (g *group[T]) launch(k int) {
 	hs.mu.Unlock()
 	cs := g.callState()
 	now := cs.e.clock.Now()
-	// No attempt starts once the caller gave up, the executor closed or the
-	// call's deadline passed: the round ends with what it has.
-	over := cs.ctx.Err() != nil || cs.e.closed.Load() || (!cs.deadline.IsZero() && !now.Before(cs.deadline))
+	// No attempt starts once the caller gave up, the executor closed, the
+	// call's deadline passed or the key's breaker left the closed state
+	// (breaker hook 4): the round ends with what it has.
+	over := cs.ctx.Err() != nil || cs.e.closed.Load() || (!cs.deadline.IsZero() && !now.Before(cs.deadline)) ||
+		cs.x.breakerRefusesMore()
 	granted := !over && g.tryAcquireHedge(&cs)
 	hs.mu.Lock()
 	hs.asking = false
@@ -188,9 +190,6 @@ func (g *group[T]) launch(k int) {
 // panics there is logged with its stack and counts as a refusal, so that it
 // neither kills the wheel nor hangs the round.
 func (g *group[T]) tryAcquireHedge(cs *callState) (ok bool) {
-	if cs.x.breakerRefusesMore() { // breaker hook 4: no hedge unless closed
-		return false
-	}
 	guardHedgeBudget(cs, "TryAcquire", func() { ok = cs.s.HedgeBudget.TryAcquire() })
 	return ok
 }

@@ -334,8 +334,8 @@ func serveProvider(ctx context.Context, p controlplane.Provider, name string, ln
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	s := p.Current()
-	fmt.Fprintf(stdout, "serving %s on http://%s/ (version %d, %d patterns); stop with Ctrl-C\n",
-		name, ln.Addr(), s.Version, s.Set.Len())
+	fmt.Fprintf(stdout, "serving %s on http://%s/ (version %d, %s); stop with Ctrl-C\n",
+		name, ln.Addr(), s.Version, plural(s.Set.Len(), "pattern"))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
