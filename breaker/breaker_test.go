@@ -267,3 +267,16 @@ func TestSuccessPathAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per call", n)
 	}
 }
+
+// TestLongClosed verifies that a breaker closed for years with the shortest
+// window still counts and opens.
+func TestLongClosed(t *testing.T) {
+	cfg := testCfg
+	cfg.Window = 10 * time.Millisecond
+	b, clk := newTest(t, cfg)
+	clk.Advance(20 * 365 * 24 * time.Hour)
+	for range 4 {
+		call(b, true)
+	}
+	wantState(t, b, breaker.Open)
+}

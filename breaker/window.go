@@ -5,10 +5,12 @@ import "sync/atomic"
 // A closed episode's sliding window: numBuckets buckets, each with two
 // counters packed with the bucket's lap in one word, as budget's window:
 // a stale bucket is reset and incremented by the same compare-and-swap, so
-// a reset never erases a racing increment.
+// a reset never erases a racing increment. 28 count bits hold 268 million
+// events a bucket; the 36 lap bits last ~21 years of 1 ms buckets (the
+// shortest Window is 10ms).
 const (
 	numBuckets = 10
-	countBits  = 32
+	countBits  = 28
 	countMask  = 1<<countBits - 1
 )
 
