@@ -65,8 +65,8 @@ func (e *Engine) breakerFor(w *keyWorker, overflow bool, p *policy.Policy) *brea
 
 // admit asks the key's breaker (not nil) whether a call may start (hook 1).
 // slow is true when the call must take the loop: it was refused (the zero
-// Ticket), or it is a half-open probe, whose place must be given back
-// however the call ends.
+// Ticket), or it is a half-open probe, which must not hedge (one attempt)
+// and whose place must be given back however the call ends.
 func (kp *keyPolicy) admit() (t breaker.Ticket, slow bool) {
 	t, ok := kp.breaker.Allow()
 	return t, !ok || t.Probe()

@@ -138,6 +138,89 @@ func TestBreakerProbeGivenBack(t *testing.T) {
 	}
 }
 
+// TestBreakerFastPathProbeGivenBack verifies that a half-open probe on a
+// call with nothing to record (no timeline, no observer: the fast path's
+// case) gives its place back when its caller gives up.
+func TestBreakerFastPathProbeGivenBack(t *testing.T) {
+	clk := scheduler.NewFakeClock(time.Unix(1_700_000_000, 0))
+	e := newEngine(t, withPolicy(breakerPolicy()), WithClock(clk))
+	for range 4 {
+		e.Do(context.Background(), key, func(context.Context) error { return errFlaky })
+	}
+	clk.Advance(time.Second)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := e.Do(ctx, key, func(context.Context) error { cancel(); return context.Canceled }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first probe: %v", err)
+	}
+	// Same instant: the place is free again only if the probe gave it back.
+	if err := e.Do(context.Background(), key, func(context.Context) error { return nil }); err != nil {
+		t.Fatalf("second probe: %v", err)
+	}
+	if got := keyBreaker(t, e).State(); got != breaker.Closed {
+		t.Fatalf("state %v after a good probe", got)
+	}
+}
+
+// TestBreakerProbeNeverHedges verifies that a half-open probe arms no hedge,
+// with or without a timeline (the fast path's case): a probe is one attempt
+// even if, while it runs, another probe closes the breaker (a later
+// half-open period, the first probe's place having been held for
+// OpenDuration) and its hedge delay passes.
+func TestBreakerProbeNeverHedges(t *testing.T) {
+	for _, timeline := range []bool{false, true} {
+		t.Run(map[bool]string{false: "do", true: "timeline"}[timeline], func(t *testing.T) { probeNeverHedges(t, timeline) })
+	}
+}
+
+func probeNeverHedges(t *testing.T, timeline bool) {
+	synctest.Test(t, func(t *testing.T) {
+		p := breakerPolicy()
+		p.Hedge = policy.Hedge{MaxHedges: 1, Delay: 5 * time.Second}
+		e := newEngine(t, withPolicy(p))
+		for range 4 {
+			e.Do(context.Background(), key, func(context.Context) error { return errFlaky })
+		}
+		time.Sleep(time.Second) // OpenDuration: the next call probes
+
+		var attempts atomic.Int32
+		release := make(chan struct{})
+		done := make(chan *observe.Timeline)
+		go func() {
+			op := func(ctx context.Context) error {
+				attempts.Add(1)
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return nil
+			}
+			var tl *observe.Timeline
+			if timeline {
+				tl, _ = e.DoWithTimeline(context.Background(), key, op)
+			} else {
+				e.Do(context.Background(), key, op)
+			}
+			done <- tl
+		}()
+		synctest.Wait() // the probe's primary is running
+		time.Sleep(time.Second)
+		if err := e.Do(context.Background(), key, func(context.Context) error { return nil }); err != nil {
+			t.Fatalf("probe of the next half-open period: %v", err)
+		}
+		if got := keyBreaker(t, e).State(); got != breaker.Closed {
+			t.Fatalf("state %v after a good probe", got)
+		}
+		time.Sleep(5 * time.Second) // past the first probe's hedge delay
+		synctest.Wait()
+		close(release)
+		tl := <-done
+		if n := attempts.Load(); n != 1 || (tl != nil && hasEvent(tl, observe.EventHedgeFired)) {
+			t.Fatalf("%d attempts; timeline:\n%v", n, tl)
+		}
+	})
+}
+
 // TestBreakerStopsRetries verifies that a call whose failures open the
 // breaker makes no further retry: it ends with reason breaker_open and the
 // last attempt's error.
