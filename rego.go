@@ -58,6 +58,15 @@ func ParseKey(s string) Key { return policy.ParseKey(s) }
 // default policy instead.
 var ErrInvalidKey = policy.ErrInvalidKey
 
+// ErrBreakerOpen is matched (errors.Is) by the error of a call refused by its
+// key's circuit breaker (policy.Breaker): before its first attempt, when the
+// breaker is open or half-open with every probe place taken, op does not run;
+// before a retry, when the breaker is no longer closed, the call ends with the
+// attempts it made. A refused call fails at once so that a failing backend is
+// left alone to recover; the error's engine.Error.Reason is
+// engine.StopBreakerOpen. See docs/breaker.md.
+var ErrBreakerOpen = engine.ErrBreakerOpen
+
 // NewDefaultExecutor returns an executor with rego's conservative defaults and no
 // options: every key gets policy.Default().
 func NewDefaultExecutor() *Executor {

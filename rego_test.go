@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/regoresilience/rego"
 	"github.com/regoresilience/rego/engine"
+	"github.com/regoresilience/rego/policy"
 )
 
 func TestMain(m *testing.M) {
@@ -82,5 +84,24 @@ func TestInvalidKeyFailsFast(t *testing.T) {
 		if v != 0 || !errors.Is(err, rego.ErrInvalidKey) {
 			t.Errorf("DoValue(%q) = %v, %v, want ErrInvalidKey", s, v, err)
 		}
+	}
+}
+
+// TestBreakerOpenFacade verifies a call refused by its key's breaker matches
+// the facade's ErrBreakerOpen without running op.
+func TestBreakerOpenFacade(t *testing.T) {
+	e, err := rego.NewExecutor(engine.WithDefaultPolicy(policy.Policy{Retry: policy.Retry{MaxAttempts: 1},
+		Breaker: policy.Breaker{FailureRate: 50, MinCalls: 2, Window: time.Minute, OpenDuration: time.Hour}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx, key := context.Background(), rego.ParseKey("svc.Flaky")
+	for range 2 {
+		e.Do(ctx, key, func(context.Context) error { return errors.New("unavailable") })
+	}
+	err = e.Do(ctx, key, func(context.Context) error { t.Error("op ran on an open breaker"); return nil })
+	if !errors.Is(err, rego.ErrBreakerOpen) {
+		t.Fatalf("err = %v, want ErrBreakerOpen", err)
 	}
 }

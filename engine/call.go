@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/regoresilience/rego/breaker"
 	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
@@ -118,8 +119,12 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 		return zero, nil, err
 	}
 	p := &kp.policy
-	if wantTL || e.obs != nil || p.Timeout != 0 || kp.admitter != nil || ctx.Err() != nil {
-		return loop(e, ctx, key, c, wantTL, kp, nil)
+	bt, slow := breaker.Ticket{}, false
+	if kp.breaker != nil { // breaker hook 1: before the first attempt; refusals and probes take the loop
+		bt, slow = kp.admit()
+	}
+	if wantTL || e.obs != nil || p.Timeout != 0 || kp.admitter != nil || ctx.Err() != nil || slow {
+		return loop(e, ctx, key, c, wantTL, kp, nil, bt)
 	}
 	// The common cases: nothing to record and no call deadline of rego's own
 	// (the loop would have to know when the call started). The first round
@@ -133,10 +138,13 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 			// The deposit: a first attempt's outcome is what the retry
 			// budget grants retries from.
 			kp.retryBudget.Record(true, first.verdict.Outcome != classify.Retryable)
+			if kp.breaker != nil { // breaker hook 3
+				recordBreaker(kp.breaker, &bt, ctx, first.verdict)
+			}
 		}
 	} else {
 		cs := callState{e: e, ctx: ctx, key: key, kp: kp, p: p,
-			timed: kp.learns || p.Retry.AttemptTimeout > 0, ends: kp.learns}
+			timed: kp.learns || p.Retry.AttemptTimeout > 0, ends: kp.learns, bt: bt}
 		cs.deadline, _ = ctx.Deadline()
 		var rec recorder // off: no timeline, no observer
 		if p.Hedge.MaxHedges > 0 {
@@ -148,5 +156,5 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 	if first.pan == nil && first.verdict.Outcome == classify.Success {
 		return first.v, nil, first.err
 	}
-	return loop(e, ctx, key, c, false, kp, &first)
+	return loop(e, ctx, key, c, false, kp, &first, bt)
 }

@@ -11,8 +11,9 @@
 // deadline. A key that fails Key.Validate is refused before that (see
 // WithInvalidKeys). The result is
 // classified (Success, Retryable, Abort); a retry first checks the deadline (a
-// retry whose backoff would end past it is not started), then the retry budget
-// (never a wait), then sleeps a jittered backoff on the shared timer wheel — the
+// retry whose backoff would end past it is not started), then the key's circuit
+// breaker, if its policy has one (no retry unless it is closed), then the retry
+// budget (never a wait), then sleeps a jittered backoff on the shared timer wheel — the
 // caller's context and Close always win.
 //
 // The success path starts no goroutine, takes no lock, does not wait for any
@@ -45,12 +46,14 @@
 //     guards around op and classifier.
 //   - loop.go: the attempt loop (rounds, the stop decisions, the timeline's
 //     start and end) and the retry decision (retryWait: backoff and
-//     pushback, deadline, retry budget); backoff.go, sleep.go: the jittered
-//     backoff and the wait on the wheel.
+//     pushback, deadline, breaker, retry budget); backoff.go, sleep.go: the
+//     jittered backoff and the wait on the wheel.
 //   - attempt.go: the attempt's context (deadline, cancellation, AttemptInfo).
 //   - hedgeround.go: one hedged round in the caller's goroutine, and its
 //     coordinator; hedge.go: launching, running and cancelling hedges.
 //   - recorder.go: the timeline and the observer calls.
+//   - breaker.go: the key's circuit breaker (package breaker) and the five
+//     hooks by which the steps above consult it.
 //
 // # Ownership
 //

@@ -40,7 +40,7 @@ type Error struct {
 	Attempts int    // attempts started, hedges included
 	Reason   string // why rego stopped: one of the Stop* constants
 	Err      error  // the last attempt's error; nil if no attempt ran
-	Cause    error  // the context's error or ErrClosed when that ended the call; else nil
+	Cause    error  // what ended the call besides the attempts: the context's error, ErrClosed, ErrThrottled or ErrBreakerOpen; else nil
 }
 
 // Error formats the failure in one line: key, reason, attempts and the last error.

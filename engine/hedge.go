@@ -149,11 +149,12 @@ func (g *group[T]) launch(k int) {
 	hs.mu.Unlock()
 	cs := g.callState()
 	now := cs.e.clock.Now()
-	// No attempt starts once the caller gave up, the executor closed or the
-	// call's deadline passed, nor for a call marked as not to be hedged: the
-	// round ends with what it has, and no permit is spent.
+	// No attempt starts once the caller gave up, the executor closed, the
+	// call's deadline passed or the key's breaker left the closed state
+	// (breaker hook 4), nor for a call marked as not to be hedged: the round
+	// ends with what it has, and no permit is spent.
 	over := cs.ctx.Err() != nil || cs.e.closed.Load() || (!cs.deadline.IsZero() && !now.Before(cs.deadline)) ||
-		nohedge.Is(cs.ctx)
+		nohedge.Is(cs.ctx) || cs.kp.breakerRefusesMore()
 	granted := !over && g.tryAcquireHedge(&cs)
 	hs.mu.Lock()
 	hs.asking = false

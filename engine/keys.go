@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"github.com/regoresilience/rego/breaker"
 	"github.com/regoresilience/rego/budget"
 	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/controlplane"
@@ -50,6 +51,8 @@ type keyPolicy struct {
 	percentile hedge.Percentile
 
 	fallbacks []observe.Event // recorded on every call's timeline (At is filled in per call)
+
+	breaker *breaker.Breaker // the key's circuit breaker; nil = off (engine/breaker.go)
 }
 
 // hedgeDelay returns the delay after which a round's first hedge fires.
@@ -131,6 +134,7 @@ func (e *Engine) resolve(w *keyWorker, overflow bool, src *controlplane.Snapshot
 		kp.admitter = a
 	}
 	kp.recordHedge = p.Hedge.MaxHedges > 0 && !budget.SharesDeposits(kp.retryBudget, kp.hedgeBudget)
+	kp.breaker = e.breakerFor(w, overflow, p) // breaker hook: per key, kept while its config is unchanged
 	if p.Hedge.MaxHedges > 0 {
 		trigger := hedge.TriggerFor(p.Hedge)
 		kp.delay = trigger.Delay(nil, e.clock.Now())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/regoresilience/rego/breaker"
 	"github.com/regoresilience/rego/classify"
 	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
@@ -30,10 +31,11 @@ type callState struct {
 	// The clock is read only when something needs it (a clock read costs
 	// 20-100ns, the largest part of a fast call): starts for deadlines,
 	// records and samples; ends for records and samples.
-	timed    bool      // read the clock at attempt starts
-	ends     bool      // read the clock at attempt ends
-	deadline time.Time // the call's deadline; zero = none
-	own      bool      // the deadline is the policy's: attempts must end themselves
+	timed    bool           // read the clock at attempt starts
+	ends     bool           // read the clock at attempt ends
+	deadline time.Time      // the call's deadline; zero = none
+	own      bool           // the deadline is the policy's: attempts must end themselves
+	bt       breaker.Ticket // the call's admission by the key's breaker (engine/breaker.go)
 }
 
 // attemptDeadline returns the deadline of an attempt starting at start.
@@ -61,8 +63,8 @@ func (cs *callState) end() time.Time {
 	return time.Time{}
 }
 
-// account feeds a finished attempt to the key's budgets and, when the key
-// learns its hedge delay, its latency to the worker.
+// account feeds a finished attempt to the key's budgets, its breaker and,
+// when the key learns its hedge delay, its latency to the worker.
 func (cs *callState) account(index int, verdict classify.Verdict, start, end time.Time) {
 	ok := verdict.Outcome != classify.Retryable
 	cs.kp.retryBudget.Record(index == 0, ok)
@@ -71,6 +73,9 @@ func (cs *callState) account(index int, verdict classify.Verdict, start, end tim
 	}
 	if cs.kp.learns {
 		cs.kp.worker.Post(end.Sub(start))
+	}
+	if cs.kp.breaker != nil { // breaker hook 3: every accounted attempt
+		recordBreaker(cs.kp.breaker, &cs.bt, cs.ctx, verdict)
 	}
 }
 
@@ -104,16 +109,17 @@ func runOne[T any](cs *callState, c *call[T], rec *recorder, n int, start time.T
 // loop is the attempt loop proper: rounds, the retry decision (deadline,
 // budget, backoff), the timeline and the observers. firstRound, when not
 // nil, is the first round's result (an attempt, or a hedged round), already
-// run and accounted by run's fast path.
+// run and accounted by run's fast path. bt is the call's admission by the
+// key's breaker (the zero Ticket without one).
 func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wantTL bool,
-	kp *keyPolicy, firstRound *round[T]) (T, *observe.Timeline, error) {
+	kp *keyPolicy, firstRound *round[T], bt breaker.Ticket) (T, *observe.Timeline, error) {
 	var zero T
 	p := &kp.policy
-	hedged := p.Hedge.MaxHedges > 0
+	hedged := p.Hedge.MaxHedges > 0 && !bt.Probe() // a half-open probe is one attempt
 	records := wantTL || e.obs != nil
 	cs := callState{e: e, ctx: ctx, key: key, kp: kp, p: p,
 		timed: records || kp.learns || p.Timeout > 0 || p.Retry.AttemptTimeout > 0,
-		ends:  records || kp.learns}
+		ends:  records || kp.learns, bt: bt}
 
 	rec := recorder{obs: e.obs, ctx: ctx, key: key}
 	start := cs.now()
@@ -155,6 +161,9 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 			permit = false
 			kp.retryBudget.Release()
 		}
+		if kp.breaker != nil { // breaker hook 5: a probe without an outcome gives its place back
+			kp.breaker.Release(&cs.bt)
+		}
 		if rec.on() && !rec.finished {
 			rec.abandon(recover(), e.clock.Now(), n, running, runStart)
 		}
@@ -171,6 +180,10 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 		rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: start, Attempt: 0, Name: kp.retryName,
 			Detail: "first attempt refused by the adaptive throttle"})
 		return fail(StopThrottled, 0, nil, ErrThrottled)
+	}
+	if kp.breakerRefused(cs.bt) { // breaker hook 2: refused before the first attempt
+		kp.breakerEvent(&rec, &cs, 0, "call")
+		return fail(StopBreakerOpen, 0, nil, ErrBreakerOpen)
 	}
 
 	var (
@@ -242,7 +255,11 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 
 		var stop string
 		if wait, prev, stop = cs.retryWait(&rec, r, n, res.verdict, prev); stop != "" {
-			return fail(stop, n, lastErr, nil)
+			var cause error
+			if stop == StopBreakerOpen {
+				cause = ErrBreakerOpen
+			}
+			return fail(stop, n, lastErr, cause)
 		}
 		permit = true
 		if err := e.sleep(ctx, wait); err != nil {
@@ -260,8 +277,9 @@ func loop[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], wan
 // retryWait decides the retry after round r, whose attempts failed
 // retryably with verdict v as the last word (n attempts started so far,
 // prev the previous backoff): the jittered backoff, raised to the server's
-// pushback; no retry whose backoff would end past the call's deadline;
-// then a permit from the retry budget, which never waits. It returns the
+// pushback; no retry whose backoff would end past the call's deadline, nor
+// while the key's breaker is not closed; then a permit from the retry
+// budget, which never waits. It returns the
 // wait, the backoff before pushback (the next prev) and, when the call must
 // stop instead, the Stop reason. Its events go to rec.
 func (cs *callState) retryWait(rec *recorder, r, n int, v classify.Verdict, prev time.Duration) (wait, base time.Duration, stop string) {
@@ -279,6 +297,10 @@ func (cs *callState) retryWait(rec *recorder, r, n int, v classify.Verdict, prev
 				Duration: wait, Detail: "backoff would end past the deadline"})
 			return wait, base, StopDeadline
 		}
+	}
+	if cs.kp.breakerRefusesMore() { // breaker hook 4: no retry unless closed
+		cs.kp.breakerEvent(rec, cs, n, "retry")
+		return wait, base, StopBreakerOpen
 	}
 	if !cs.kp.retryBudget.TryAcquire() {
 		rec.event(observe.Event{Kind: observe.EventBudgetDenied, At: cs.now(), Attempt: n, Name: cs.kp.retryName,

@@ -27,11 +27,15 @@ const (
 	// EventPanic: the operation panicked; the panic is re-raised after the
 	// observers ran (Detail = the panic value).
 	EventPanic
+	// EventBreakerOpen: the key's circuit breaker refused the call, or a
+	// retry or hedge of it (Name = "breaker"; Detail says which and the
+	// breaker's state).
+	EventBreakerOpen
 )
 
 // String returns the kind's stable snake_case name: "budget_denied",
-// "fallback", "deadline_skip", "pushback", "hedge_fired", "panic"
-// ("event(N)" for unknown values).
+// "fallback", "deadline_skip", "pushback", "hedge_fired", "panic",
+// "breaker_open" ("event(N)" for unknown values).
 func (k EventKind) String() string {
 	switch k {
 	case EventBudgetDenied:
@@ -46,6 +50,8 @@ func (k EventKind) String() string {
 		return "hedge_fired"
 	case EventPanic:
 		return "panic"
+	case EventBreakerOpen:
+		return "breaker_open"
 	}
 	return "event(" + strconv.Itoa(int(k)) + ")"
 }

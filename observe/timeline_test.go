@@ -161,6 +161,7 @@ func TestEventKindString(t *testing.T) {
 		observe.EventPushback:     "pushback",
 		observe.EventHedgeFired:   "hedge_fired",
 		observe.EventPanic:        "panic",
+		observe.EventBreakerOpen:  "breaker_open",
 		0:                         "event(0)",
 	}
 	for k, w := range want {

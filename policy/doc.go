@@ -11,7 +11,9 @@
 // name operations, never requests. Key.Validate rejects keys that look like
 // they embed IDs, paths or free text (ErrHighCardinalityKey).
 //
-// A Policy is a plain value whose zero fields mean "default" or "off".
+// A Policy is a plain value whose zero fields mean "default" or "off": its
+// Retry, Hedge and Breaker (a per-key circuit breaker) sections, its Timeout
+// and the names of its classifier and budgets.
 // Policy.Validate reports mistakes; Policy.Normalize fills in defaults and
 // clamps values into safe ranges (MaxAttemptsLimit, MaxHedgesLimit,
 // AttemptTimeout within Timeout). The engine only ever runs normalized

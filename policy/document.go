@@ -26,35 +26,56 @@ import (
 // Offset), or io.ErrUnexpectedEOF for truncated input. A leading UTF-8 byte
 // order mark is ignored.
 func ParseDocument(data []byte) (*Set, error) {
+	policies, order, err := parseDocument(data, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	return buildSet(policies, order), nil
+}
+
+// parseDocument decodes and validates a document, reporting up to limit
+// problems (see errList.limit). It returns the policies as written (not
+// normalized) and their patterns sorted; on error, those of the policies
+// that decoded and validated cleanly under a valid pattern.
+//
+// visit, when not nil, is called with every policy decoded, valid or not
+// (a field that failed to decode is zero), and whether a problem was
+// reported at a given path.
+func parseDocument(data []byte, limit int, visit func(pattern string, p Policy, reported func(path string) bool)) (map[string]Policy, []string, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, &documentError{msg: "empty document"}
+		return nil, nil, &documentError{msg: "empty document"}
 	}
 	// Check the syntax of the whole input first, so that syntax errors carry
 	// offsets into data rather than into some nested value.
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var doc json.RawMessage
 	if err := dec.Decode(&doc); err != nil {
-		return nil, syntaxError(data, err)
+		return nil, nil, syntaxError(data, err)
 	}
 	if off := dec.InputOffset(); len(bytes.TrimSpace(data[off:])) > 0 {
 		line, col := position(data, off+int64(len(data[off:])-len(bytes.TrimLeft(data[off:], " \t\r\n"))))
-		return nil, &documentError{msg: fmt.Sprintf("unexpected data after the document at line %d, column %d", line, col)}
+		return nil, nil, &documentError{msg: fmt.Sprintf("unexpected data after the document at line %d, column %d", line, col)}
 	}
 
-	var l errList
+	l := errList{limit: limit}
 	policies := map[string]Policy{}
 	var order []string // document order, for the error report
 	sawPolicies := false
 	walkObject(doc, "", "document", []string{"policies"}, &l, func(_, path string, v []byte) {
 		sawPolicies = true
 		walkObject(v, path, path, nil, &l, func(pattern, path string, v []byte) {
-			order = append(order, pattern)
+			before := l.n()
 			if _, err := parsePattern(pattern); err != nil {
 				l.add(fmt.Errorf("policies: %w", err))
 			}
-			if p, ok := decodePolicy(v, path, &l); ok {
-				p.validate(path+".", &l)
+			p, _ := decodePolicy(v, path, &l)
+			p.validateDecoded(path+".", &l)
+			if visit != nil {
+				visit(pattern, p, l.reported)
+			}
+			if l.n() == before {
+				order = append(order, pattern)
 				policies[pattern] = p
 			}
 		})
@@ -62,11 +83,8 @@ func ParseDocument(data []byte) (*Set, error) {
 	if !sawPolicies && l.n() == 0 {
 		l.field("document", `missing field "policies"`)
 	}
-	if err := l.err(); err != nil {
-		return nil, err
-	}
 	slices.Sort(order)
-	return buildSet(policies, order), nil
+	return policies, order, l.err()
 }
 
 // syntaxError turns a json decoding error of the whole document into an

@@ -107,14 +107,24 @@ func (e *PatternError) Is(target error) bool {
 // document produces a readable error instead of megabytes of text.
 const maxErrors = 20
 
-// errList collects problems in order and joins them, truncating past maxErrors.
+// errList collects problems in order and joins them, truncating past its
+// limit (maxErrors unless set).
 type errList struct {
 	errs    []error
 	dropped int
+	limit   int      // 0 = maxErrors; < 0 = no limit
+	paths   []string // the Path of every FieldError added, dropped ones included
 }
 
 func (l *errList) add(err error) {
-	if len(l.errs) >= maxErrors {
+	if fe, ok := err.(*FieldError); ok {
+		l.paths = append(l.paths, fe.Path)
+	}
+	limit := l.limit
+	if limit == 0 {
+		limit = maxErrors
+	}
+	if limit > 0 && len(l.errs) >= limit {
 		l.dropped++
 		return
 	}
@@ -125,6 +135,16 @@ func (l *errList) field(path, msg string) { l.add(&FieldError{Path: path, Msg: m
 
 // n counts every problem added, including those dropped from the message.
 func (l *errList) n() int { return len(l.errs) + l.dropped }
+
+// reported reports whether a FieldError with this path was added.
+func (l *errList) reported(path string) bool {
+	for _, p := range l.paths {
+		if p == path {
+			return true
+		}
+	}
+	return false
+}
 
 func (l *errList) err() error {
 	if len(l.errs) == 0 {

@@ -58,6 +58,10 @@ func FuzzParseKey(f *testing.F) {
 func FuzzParseDocument(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := policy.ParseDocument(data)
+		// CheckDocument accepts exactly the documents ParseDocument does.
+		if cs, _, cerr := policy.CheckDocument(data); (cerr == nil) != (err == nil) || (err == nil && !cs.Equal(s)) || cs == nil {
+			t.Fatalf("CheckDocument = %v, %v; ParseDocument = %v, %v", cs, cerr, s, err)
+		}
 		if err != nil {
 			if s != nil {
 				t.Fatalf("ParseDocument returned both a Set and %v", err)

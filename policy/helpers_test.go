@@ -75,6 +75,13 @@ func anyPolicy(r *rand.Rand) policy.Policy {
 			MinDelay:   anyDuration(r),
 			MaxDelay:   anyDuration(r),
 		},
+		Breaker: policy.Breaker{
+			FailureRate:    anyFloat(r),
+			MinCalls:       anyInt(r, 50),
+			Window:         anyDuration(r),
+			OpenDuration:   anyDuration(r),
+			HalfOpenProbes: anyInt(r, 5),
+		},
 		Timeout:     anyDuration(r),
 		Classifier:  names[r.IntN(len(names))],
 		RetryBudget: names[r.IntN(len(names))],
@@ -125,6 +132,14 @@ func validPolicy(r *rand.Rand) policy.Policy {
 		Classifier:  names[r.IntN(len(names))],
 		RetryBudget: names[r.IntN(len(names))],
 		HedgeBudget: names[r.IntN(len(names))],
+	}
+	if r.IntN(2) == 0 {
+		p.Breaker = policy.Breaker{FailureRate: 1e-9 + r.Float64()*100, MinCalls: count(1_000_000),
+			OpenDuration: dur(), HalfOpenProbes: count(1000)}
+		if w := dur(); w == 0 || w >= 10*time.Millisecond {
+			p.Breaker.Window = w
+		}
+		p.Breaker.FailureRate = min(p.Breaker.FailureRate, 100)
 	}
 	if p.Hedge.MaxHedges > 0 && p.Hedge.Delay == 0 {
 		p.Hedge.Delay = time.Millisecond

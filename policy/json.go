@@ -16,12 +16,20 @@ import (
 // cannot tell an explicit 0 from an omitted field. These structs only encode.
 type (
 	policyJSON struct {
-		Retry       *retryJSON `json:"retry,omitempty"`
-		Hedge       *hedgeJSON `json:"hedge,omitempty"`
-		Timeout     string     `json:"timeout,omitempty"`
-		Classifier  string     `json:"classifier,omitempty"`
-		RetryBudget string     `json:"retry_budget,omitempty"`
-		HedgeBudget string     `json:"hedge_budget,omitempty"`
+		Retry       *retryJSON   `json:"retry,omitempty"`
+		Hedge       *hedgeJSON   `json:"hedge,omitempty"`
+		Timeout     string       `json:"timeout,omitempty"`
+		Classifier  string       `json:"classifier,omitempty"`
+		RetryBudget string       `json:"retry_budget,omitempty"`
+		HedgeBudget string       `json:"hedge_budget,omitempty"`
+		Breaker     *breakerJSON `json:"breaker,omitempty"`
+	}
+	breakerJSON struct {
+		FailureRate    float64 `json:"failure_rate,omitempty"`
+		MinCalls       int     `json:"min_calls,omitempty"`
+		Window         string  `json:"window,omitempty"`
+		OpenDuration   string  `json:"open_duration,omitempty"`
+		HalfOpenProbes int     `json:"half_open_probes,omitempty"`
 	}
 	retryJSON struct {
 		MaxAttempts    int     `json:"max_attempts,omitempty"`
@@ -74,6 +82,15 @@ func (p Policy) MarshalJSON() ([]byte, error) {
 			MaxDelay:   durationText(h.MaxDelay),
 		}
 	}
+	if b := p.Breaker; b != (Breaker{}) {
+		out.Breaker = &breakerJSON{
+			FailureRate:    b.FailureRate,
+			MinCalls:       b.MinCalls,
+			Window:         durationText(b.Window),
+			OpenDuration:   durationText(b.OpenDuration),
+			HalfOpenProbes: b.HalfOpenProbes,
+		}
+	}
 	out.Timeout = durationText(p.Timeout)
 	out.Classifier, out.RetryBudget, out.HedgeBudget = p.Classifier, p.RetryBudget, p.HedgeBudget
 
@@ -97,8 +114,9 @@ func durationText(d time.Duration) string {
 // absent from data become zero, i.e. default), and is strict at every depth:
 // unknown, duplicate or differently-cased field names, wrong JSON types,
 // null values, non-duration strings, and an explicit zero where zero would
-// mean "default" (max_attempts, initial_backoff, max_backoff, multiplier,
-// max_retry_after, min_samples) are errors. The decoded policy must also pass
+// mean "default" or "off" (max_attempts, initial_backoff, max_backoff,
+// multiplier, max_retry_after, min_samples, and every breaker field) are
+// errors. The decoded policy must also pass
 // Validate. JSON null leaves *p unchanged, as encoding/json expects.
 //
 // Errors join *FieldErrors naming each field's path and match
@@ -109,10 +127,8 @@ func (p *Policy) UnmarshalJSON(data []byte) error {
 		return nil
 	}
 	var l errList
-	got, ok := decodePolicy(data, "", &l)
-	if ok {
-		got.validate("", &l)
-	}
+	got, _ := decodePolicy(data, "", &l)
+	got.validateDecoded("", &l)
 	if err := l.err(); err != nil {
 		return err
 	}
@@ -122,9 +138,10 @@ func (p *Policy) UnmarshalJSON(data []byte) error {
 
 // Field names, shared by decoding, unknown-field suggestions and docs.
 var (
-	policyFields = []string{"retry", "hedge", "timeout", "classifier", "retry_budget", "hedge_budget"}
-	retryFields  = []string{"max_attempts", "initial_backoff", "max_backoff", "multiplier", "jitter", "attempt_timeout", "max_retry_after"}
-	hedgeFields  = []string{"max_hedges", "delay", "percentile", "min_samples", "min_delay", "max_delay"}
+	policyFields  = []string{"retry", "hedge", "timeout", "classifier", "retry_budget", "hedge_budget", "breaker"}
+	retryFields   = []string{"max_attempts", "initial_backoff", "max_backoff", "multiplier", "jitter", "attempt_timeout", "max_retry_after"}
+	hedgeFields   = []string{"max_hedges", "delay", "percentile", "min_samples", "min_delay", "max_delay"}
+	breakerFields = []string{"failure_rate", "min_calls", "window", "open_duration", "half_open_probes"}
 )
 
 // decodePolicy decodes one policy object. Problems are added to l with paths
@@ -176,6 +193,22 @@ func decodePolicy(data []byte, prefix string, l *errList) (p Policy, ok bool) {
 					h.MinDelay = d.duration(path, v, "")
 				case "max_delay":
 					h.MaxDelay = d.duration(path, v, "")
+				}
+			})
+		case "breaker":
+			walkObject(v, path, path, breakerFields, l, func(name, path string, v []byte) {
+				b := &p.Breaker
+				switch name {
+				case "failure_rate":
+					b.FailureRate = d.float(path, v, `must be > 0 (omit "breaker" to turn it off)`)
+				case "min_calls":
+					b.MinCalls = d.count(path, v, "must be >= 1")
+				case "window":
+					b.Window = d.duration(path, v, "must be > 0")
+				case "open_duration":
+					b.OpenDuration = d.duration(path, v, "must be > 0")
+				case "half_open_probes":
+					b.HalfOpenProbes = d.count(path, v, "must be >= 1")
 				}
 			})
 		case "timeout":

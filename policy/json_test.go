@@ -65,7 +65,7 @@ func TestUnmarshalJSONErrors(t *testing.T) {
 		{"unknown root field", `{"retyr":{}}`,
 			[]string{`policy: unknown field "retyr" (did you mean "retry"?)`}},
 		{"unknown root field far", `{"retries":{}}`,
-			[]string{`policy: unknown field "retries" (known: "retry", "hedge", "timeout", "classifier", "retry_budget", "hedge_budget")`}},
+			[]string{`policy: unknown field "retries" (known: "retry", "hedge", "timeout", "classifier", "retry_budget", "hedge_budget", "breaker")`}},
 		{"unknown retry field", `{"retry":{"max_attempt":2}}`,
 			[]string{`retry: unknown field "max_attempt" (did you mean "max_attempts"?)`}},
 		{"unknown hedge field", `{"hedge":{"max_hedges":1,"delay":"1ms","quantile":95}}`,
@@ -130,7 +130,7 @@ func TestUnmarshalJSONErrors(t *testing.T) {
 				`retry.max_attempts: must be >= 1`,
 				`retry: unknown field "foo" (known: "max_attempts", "initial_backoff", "max_backoff", "multiplier", "jitter", "attempt_timeout", "max_retry_after")`,
 				`hedge.percentile: must be a number, not a string`,
-				`policy: unknown field "bar" (known: "retry", "hedge", "timeout", "classifier", "retry_budget", "hedge_budget")`,
+				`policy: unknown field "bar" (known: "retry", "hedge", "timeout", "classifier", "retry_budget", "hedge_budget", "breaker")`,
 			}},
 	}
 	for _, tt := range tests {

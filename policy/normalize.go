@@ -12,6 +12,10 @@ import "time"
 //     MaxHedgesLimit;
 //   - MaxBackoff is raised to InitialBackoff if below it, and Hedge.MaxDelay
 //     to Hedge.MinDelay (when set);
+//   - a Breaker with FailureRate <= 0 is off (its other fields zeroed);
+//     one that is on gets MinCalls 20, Window 10s, OpenDuration 10s and
+//     HalfOpenProbes 3 for its zero fields, FailureRate capped at 100 and
+//     Window raised to 10ms;
 //   - AttemptTimeout is lowered to Timeout when both are set: an attempt can
 //     never outlive its call;
 //   - out-of-range values that Validate would reject (negative, NaN, over
@@ -23,6 +27,7 @@ import "time"
 func (p Policy) Normalize() Policy {
 	p.Retry = p.Retry.normalize()
 	p.Hedge = p.Hedge.normalize()
+	p.Breaker = p.Breaker.normalize()
 	p.Timeout = clampDuration(p.Timeout)
 	if p.Timeout > 0 && p.Retry.AttemptTimeout > p.Timeout {
 		p.Retry.AttemptTimeout = p.Timeout
@@ -72,6 +77,27 @@ func (h Hedge) normalize() Hedge {
 		h.MaxDelay = h.MinDelay
 	}
 	return h
+}
+
+// normalize turns a breaker whose FailureRate is not a positive number off
+// entirely (the zero value), and fills in and clamps the others.
+func (b Breaker) normalize() Breaker {
+	if !(b.FailureRate > 0) { // also catches NaN
+		return Breaker{}
+	}
+	b.FailureRate = min(b.FailureRate, 100)
+	if b.MinCalls <= 0 {
+		b.MinCalls = defaultMinCalls
+	}
+	b.MinCalls = min(b.MinCalls, maxMinCalls)
+	b.Window = orDefault(clampDuration(b.Window), defaultBreakerWindow)
+	b.Window = max(b.Window, minBreakerWindow)
+	b.OpenDuration = orDefault(clampDuration(b.OpenDuration), defaultOpenDuration)
+	if b.HalfOpenProbes <= 0 {
+		b.HalfOpenProbes = defaultHalfOpenProbes
+	}
+	b.HalfOpenProbes = min(b.HalfOpenProbes, maxHalfOpenProbes)
+	return b
 }
 
 // clampDuration brings d into [0, maxDuration].

@@ -20,6 +20,7 @@ type Policy struct {
 	// RetryBudget and HedgeBudget name budgets in the engine's registry;
 	// "" = the key's own default budget.
 	RetryBudget, HedgeBudget string
+	Breaker                  Breaker // per-key circuit breaker; zero = off (JSON "breaker")
 }
 
 // Retry configures sequential retries with exponential backoff.
@@ -47,6 +48,26 @@ type Hedge struct {
 	MinDelay, MaxDelay time.Duration
 }
 
+// Breaker configures a key's circuit breaker. While the share of the key's
+// attempts that failed (classified Retryable) over the last Window reaches
+// FailureRate, and at least MinCalls attempts were seen, the breaker opens:
+// calls fail at once, without running the op, for OpenDuration. It then lets
+// HalfOpenProbes trial calls through, one attempt each; if they all succeed
+// it closes, and the first that fails opens it again.
+//
+// The zero value is off. FailureRate turns it on; the other fields then
+// default as their comments say.
+type Breaker struct {
+	FailureRate    float64       // percent of failed attempts that opens the breaker, (0, 100]; 0 = off
+	MinCalls       int           // attempts in the window before the rate counts; 0 = default (20)
+	Window         time.Duration // how long attempts count; 0 = default (10s); at least 10ms
+	OpenDuration   time.Duration // how long calls are refused once open; 0 = default (10s)
+	HalfOpenProbes int           // trial calls that must succeed to close again; 0 = default (3)
+}
+
+// Enabled reports whether the breaker is on (FailureRate > 0).
+func (b Breaker) Enabled() bool { return b.FailureRate > 0 }
+
 // Limits applied by Normalize: larger values are capped, not rejected.
 // Each extra attempt multiplies load on a struggling backend, so the caps are
 // deliberately low.
@@ -65,6 +86,10 @@ const (
 	maxMultiplier        = 100
 	maxMinSamples        = 1_000_000
 	maxRegistryNameBytes = 128
+	maxMinCalls          = 1_000_000
+	maxHalfOpenProbes    = 1000
+	minBreakerWindow     = 10 * time.Millisecond
+	minBreakerWindowText = "10ms"
 )
 
 // Defaults filled in by Normalize.
@@ -75,6 +100,11 @@ const (
 	defaultMultiplier     = 2
 	defaultMaxRetryAfter  = 30 * time.Second
 	defaultMinSamples     = 100
+
+	defaultMinCalls       = 20
+	defaultBreakerWindow  = 10 * time.Second
+	defaultOpenDuration   = 10 * time.Second
+	defaultHalfOpenProbes = 3
 )
 
 // Default returns the conservative policy used for every zero field: 3

@@ -172,7 +172,17 @@ func (s *Set) Equal(o *Set) bool {
 	return true
 }
 
-// String returns a short description for logs: "policy.Set{3 patterns}".
+// String returns a short description for logs: "policy.Set{3 patterns}"
+// ("policy.Set{1 pattern}" for one).
 func (s *Set) String() string {
-	return "policy.Set{" + strconv.Itoa(s.Len()) + " patterns}"
+	return "policy.Set{" + plural(s.Len(), "pattern") + "}"
+}
+
+// plural returns n and noun, with an "s" unless n is 1: "1 pattern",
+// "3 patterns".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

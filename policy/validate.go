@@ -19,7 +19,10 @@ import (
 // MaxAttempts over 1000 and MaxHedges over 100; a non-zero Multiplier that
 // is NaN, infinite, below 1 or above 100; an undefined Jitter; a non-zero
 // Percentile outside (0, 100); MinSamples over 1,000,000; hedging
-// (MaxHedges > 0) without a Delay; and registry names that are not printable,
+// (MaxHedges > 0) without a Delay; a Breaker FailureRate outside [0, 100],
+// or zero while other Breaker fields are set; Breaker MinCalls over
+// 1,000,000, a Breaker Window below 10ms and HalfOpenProbes over 1000; and
+// registry names that are not printable,
 // have surrounding spaces or exceed 128 bytes.
 //
 // The error joins one *FieldError per problem (errors.Join), each with the
@@ -75,10 +78,56 @@ func (p Policy) validate(prefix string, l *errList) {
 	v.duration("hedge.min_delay", h.MinDelay)
 	v.duration("hedge.max_delay", h.MaxDelay)
 
+	p.Breaker.validate(v)
+
 	v.duration("timeout", p.Timeout)
 	v.name("classifier", p.Classifier)
 	v.name("retry_budget", p.RetryBudget)
 	v.name("hedge_budget", p.HedgeBudget)
+}
+
+func (b Breaker) validate(v validator) {
+	switch fr := b.FailureRate; {
+	case math.IsNaN(fr) || math.IsInf(fr, 0):
+		v.bad("breaker.failure_rate", "must be a finite number")
+	case fr < 0 || fr > 100:
+		v.bad("breaker.failure_rate", "must be > 0 and <= 100")
+	case fr == 0 && b != (Breaker{}):
+		// The other fields would be silently ignored: the breaker is off.
+		v.bad("breaker.failure_rate", "must be set when other breaker fields are (omit \"breaker\" to turn it off)")
+	}
+	if b.MinCalls < 0 {
+		v.bad("breaker.min_calls", "must be >= 1")
+	} else if b.MinCalls > maxMinCalls {
+		v.bad("breaker.min_calls", "must be <= "+strconv.Itoa(maxMinCalls))
+	}
+	if v.duration("breaker.window", b.Window) && b.Window > 0 && b.Window < minBreakerWindow {
+		v.bad("breaker.window", "must be >= "+minBreakerWindowText)
+	}
+	v.duration("breaker.open_duration", b.OpenDuration)
+	if b.HalfOpenProbes < 0 {
+		v.bad("breaker.half_open_probes", "must be >= 1")
+	} else if b.HalfOpenProbes > maxHalfOpenProbes {
+		v.bad("breaker.half_open_probes", "must be <= "+strconv.Itoa(maxHalfOpenProbes))
+	}
+}
+
+// validateDecoded is validate for a policy just decoded into l, possibly
+// with problems: every problem is reported in one pass, not the decoding
+// ones first and the others on the next attempt. A field that failed to
+// decode is zero, so a complaint about that zero (hedge.delay "must be > 0
+// when max_hedges > 0" after a malformed delay) would repeat the decoding
+// error and is left out.
+func (p Policy) validateDecoded(prefix string, l *errList) {
+	var v errList
+	v.limit = -1
+	p.validate(prefix, &v)
+	for _, err := range v.errs {
+		if fe, ok := err.(*FieldError); ok && l.reported(fe.Path) {
+			continue
+		}
+		l.add(err)
+	}
 }
 
 type validator struct {

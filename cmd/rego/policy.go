@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -41,7 +42,10 @@ const policyUsage = `usage:
 check validates the policy document FILE and prints the effective policy of
 each key pattern (normalized: every default spelled out), sorted by pattern.
 It exits 1, printing every problem with its pattern and field, if FILE is
-invalid.
+invalid. Values the engine adjusts (max_attempts above 10 runs as 10,
+max_hedges above 5 as 5, ...) and classifier and budget names, which the
+program using the policies must register, are listed as warnings on stderr;
+they do not make the document invalid.
 
 serve serves FILE over HTTP as a control plane for controlplane.NewRemote:
 GET / (or /policies) returns the normalized document with an ETag (its
@@ -135,12 +139,26 @@ func policyCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rego policy check: %v\n", err)
 		return exitFail
 	}
-	set, err := policy.ParseDocument(data)
+	set, warns, err := policy.CheckDocument(data)
 	if err != nil {
-		fmt.Fprintf(stderr, "rego policy check: %s is invalid:\n", file)
-		for _, line := range strings.Split(err.Error(), "\n") {
+		lines := strings.Split(err.Error(), "\n")
+		fmt.Fprintf(stderr, "rego policy check: %s is invalid (%s):\n", file, plural(len(lines), "problem"))
+		for _, line := range lines {
 			fmt.Fprintf(stderr, "  %s\n", line)
 		}
+	}
+	warns = append(warns, registryWarnings(set)...)
+	// Group by pattern (the registry warnings came last), in field order.
+	slices.SortStableFunc(warns, func(a, b policy.Warning) int {
+		return strings.Compare(a.Path[:strings.Index(a.Path, "]")], b.Path[:strings.Index(b.Path, "]")])
+	})
+	if len(warns) > 0 {
+		fmt.Fprintf(stderr, "rego policy check: %s: %s:\n", file, plural(len(warns), "warning"))
+		for _, w := range warns {
+			fmt.Fprintf(stderr, "  %s\n", w)
+		}
+	}
+	if err != nil {
 		return exitFail
 	}
 	if n := int64(len(data)); n > controlplane.DefaultMaxBytes {
@@ -157,7 +175,7 @@ func policyCheck(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	sum := sha256.Sum256(data)
-	fmt.Fprintf(stdout, "%s: valid, %d patterns, sha256 %s\n\n", file, set.Len(), hex.EncodeToString(sum[:])[:12])
+	fmt.Fprintf(stdout, "%s: valid, %s, sha256 %s\n\n", file, plural(set.Len(), "pattern"), hex.EncodeToString(sum[:])[:12])
 	printPolicyTable(stdout, set)
 	return exitOK
 }
@@ -166,18 +184,60 @@ func policyCheck(args []string, stdout, stderr io.Writer) int {
 // (normalized) values.
 func printPolicyTable(w io.Writer, set *policy.Set) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PATTERN\tATTEMPTS\tBACKOFF\tJITTER\tATTEMPT TIMEOUT\tMAX RETRY-AFTER\tTIMEOUT\tHEDGE\tCLASSIFIER\tRETRY BUDGET\tHEDGE BUDGET")
+	fmt.Fprintln(tw, "PATTERN\tATTEMPTS\tBACKOFF\tJITTER\tATTEMPT TIMEOUT\tMAX RETRY-AFTER\tTIMEOUT\tHEDGE\tBREAKER\tCLASSIFIER\tRETRY BUDGET\tHEDGE BUDGET")
 	policies := set.Policies()
 	for _, pat := range set.Patterns() {
 		p := policies[pat]
 		r := p.Retry
-		fmt.Fprintf(tw, "%s\t%d\t%v..%v x%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%d\t%v..%v x%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			pat, r.MaxAttempts,
 			r.InitialBackoff, r.MaxBackoff, strconv.FormatFloat(r.Multiplier, 'g', -1, 64),
 			r.Jitter, orDash(r.AttemptTimeout), orDash(r.MaxRetryAfter), orDash(p.Timeout),
-			describeHedge(p.Hedge), orName(p.Classifier), orName(p.RetryBudget), orName(p.HedgeBudget))
+			describeHedge(p.Hedge), describeBreaker(p.Breaker), orName(p.Classifier), orName(p.RetryBudget), orName(p.HedgeBudget))
 	}
 	tw.Flush()
+}
+
+// plural returns n and noun, with an "s" unless n is 1: "1 pattern", "3 patterns".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// integrationNames are the registry names the integrations register, with
+// the option that does it.
+var integrationNames = map[string]string{
+	"grpc": "regogrpc.WithGRPCClassifier()",
+	"http": "regohttp.WithHTTPClassifier()",
+}
+
+// registryWarnings flags every classifier and budget a policy names: the
+// engine has none built in, so each must be registered by the program that
+// runs the policies, or its calls fall back (the default classifier; for a
+// budget, the engine's failure mode), with a warning logged once.
+func registryWarnings(set *policy.Set) []policy.Warning {
+	var warns []policy.Warning
+	policies := set.Policies()
+	for _, pat := range set.Patterns() {
+		p := policies[pat]
+		path := "policies[" + strconv.Quote(pat) + "]."
+		if name := p.Classifier; name != "" {
+			msg := strconv.Quote(name) + " is not built in: it must be registered in your program with WithClassifier"
+			if opt, ok := integrationNames[name]; ok {
+				msg += " (" + opt + " does it)"
+			}
+			warns = append(warns, policy.Warning{Path: path + "classifier", Msg: msg})
+		}
+		for _, b := range []struct{ field, name string }{{"retry_budget", p.RetryBudget}, {"hedge_budget", p.HedgeBudget}} {
+			if b.name != "" {
+				warns = append(warns, policy.Warning{Path: path + b.field,
+					Msg: strconv.Quote(b.name) + " is not built in: it must be registered in your program with WithBudget"})
+			}
+		}
+	}
+	return warns
 }
 
 func describeHedge(h policy.Hedge) string {
@@ -196,6 +256,16 @@ func describeHedge(h policy.Hedge) string {
 		s += fmt.Sprintf(", max %v", h.MaxDelay)
 	}
 	return s
+}
+
+// describeBreaker says when the breaker opens, for how long, and how many
+// probes close it: "50% of >=20 in 10s, open 10s, 3 probes".
+func describeBreaker(b policy.Breaker) string {
+	if !b.Enabled() {
+		return "-"
+	}
+	return fmt.Sprintf("%s%% of >=%d in %v, open %v, %s", strconv.FormatFloat(b.FailureRate, 'g', -1, 64),
+		b.MinCalls, b.Window, b.OpenDuration, plural(b.HalfOpenProbes, "probe"))
 }
 
 func orDash(d time.Duration) string {
@@ -230,17 +300,13 @@ func policyServe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return servePolicyWith(ctx, pos[0], *addr, stdout, stderr, controlplane.WithPollInterval(*poll))
+	return servePolicy(ctx, pos[0], *addr, stdout, stderr, controlplane.WithPollInterval(*poll))
 }
 
 // servePolicy serves the policy document file on addr until ctx ends, reloading
-// it when it changes, and returns the exit code (0 after a clean stop).
-func servePolicy(ctx context.Context, file, addr string, stdout, stderr io.Writer) int {
-	return servePolicyWith(ctx, file, addr, stdout, stderr)
-}
-
-// servePolicyWith is servePolicy with options for the file provider.
-func servePolicyWith(ctx context.Context, file, addr string, stdout, stderr io.Writer, opts ...controlplane.FileOption) int {
+// it when it changes (opts configure the file provider), and returns the exit
+// code (0 after a clean stop).
+func servePolicy(ctx context.Context, file, addr string, stdout, stderr io.Writer, opts ...controlplane.FileOption) int {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	p, err := controlplane.NewFile(file, append([]controlplane.FileOption{controlplane.WithLogger(logger)}, opts...)...)
 	if err != nil {
@@ -268,8 +334,8 @@ func serveProvider(ctx context.Context, p controlplane.Provider, name string, ln
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	s := p.Current()
-	fmt.Fprintf(stdout, "serving %s on http://%s/ (version %d, %d patterns); stop with Ctrl-C\n",
-		name, ln.Addr(), s.Version, s.Set.Len())
+	fmt.Fprintf(stdout, "serving %s on http://%s/ (version %d, %s); stop with Ctrl-C\n",
+		name, ln.Addr(), s.Version, plural(s.Set.Len(), "pattern"))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 

@@ -433,3 +433,60 @@ func getJSON(t *testing.T, url string, v any) {
 		t.Fatal(err)
 	}
 }
+
+// TestPolicyCheckOnePass verifies that check reports every problem of a
+// document at once (decoding and validation problems of one policy alike),
+// and still warns about the valid policies.
+func TestPolicyCheckOnePass(t *testing.T) {
+	path := writePolicyFile(t, `{"policies": {
+  "users.*": {"retry": {"max_attempts": -1, "jitter": "bogus"}},
+  "db.*": {"timeout": "-1s", "breaker": {"failure_rate": 150}},
+  "cache.*": {"retry": {"max_attempts": 50}}
+}}`)
+	code, out, errOut := runPolicyCmd("check", path)
+	if code != exitFail || out != "" {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	want := "rego policy check: " + path + ` is invalid (4 problems):
+  policies["users.*"].retry.jitter: unknown mode "bogus" (want "full", "equal", "decorrelated" or "none")
+  policies["users.*"].retry.max_attempts: must be >= 1
+  policies["db.*"].timeout: must not be negative (got "-1s")
+  policies["db.*"].breaker.failure_rate: must be > 0 and <= 100
+rego policy check: ` + path + `: 1 warning:
+  policies["cache.*"].retry.max_attempts: 50 is capped to 10 (each extra attempt multiplies the load on a failing backend)
+`
+	if errOut != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
+	}
+}
+
+// TestPolicyCheckWarnings verifies that a valid document with clamped values
+// and registry names passes, with one warning each on stderr, and that
+// stdout stays the table (or pure JSON with -json).
+func TestPolicyCheckWarnings(t *testing.T) {
+	path := writePolicyFile(t, `{"policies": {"x.Y": {"retry": {"max_attempts": 50},
+  "hedge": {"max_hedges": 20, "delay": "10ms"}, "classifier": "http", "retry_budget": "shared",
+  "breaker": {"failure_rate": 50, "half_open_probes": 1}}}}`)
+	code, out, errOut := runPolicyCmd("check", path)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	want := "rego policy check: " + path + `: 4 warnings:
+  policies["x.Y"].retry.max_attempts: 50 is capped to 10 (each extra attempt multiplies the load on a failing backend)
+  policies["x.Y"].hedge.max_hedges: 20 is capped to 5 (each hedge adds load to every slow call)
+  policies["x.Y"].classifier: "http" is not built in: it must be registered in your program with WithClassifier (regohttp.WithHTTPClassifier() does it)
+  policies["x.Y"].retry_budget: "shared" is not built in: it must be registered in your program with WithBudget
+`
+	if errOut != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
+	}
+	for _, s := range []string{"valid, 1 pattern,", "BREAKER", "50% of >=20 in 10s, open 10s, 1 probe", "5 after 10ms"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("stdout lacks %q:\n%s", s, out)
+		}
+	}
+	code, out, errOut = runPolicyCmd("check", "-json", path)
+	if _, err := policy.ParseDocument([]byte(out)); code != exitOK || err != nil || !strings.Contains(errOut, "4 warnings") {
+		t.Errorf("-json: exit %d, %v, stderr:\n%s", code, err, errOut)
+	}
+}
