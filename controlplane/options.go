@@ -69,8 +69,7 @@ type remoteConfig struct {
 	client          *http.Client
 	requestTimeout  time.Duration
 	refreshInterval time.Duration
-	backoffInitial  time.Duration
-	backoffMax      time.Duration
+	backoff         Backoff
 	initialTimeout  time.Duration
 	cacheFile       string
 
@@ -215,13 +214,11 @@ func WithRefreshInterval(d time.Duration) RemoteOption {
 // limit. Defaults: 1s, 30s. initial <= 0 or limit < initial is an error.
 func WithBackoff(initial, limit time.Duration) RemoteOption {
 	return remoteOption(func(c *remoteConfig) error {
-		if err := positive("backoff initial", initial); err != nil {
+		b := Backoff{Initial: initial, Max: limit}
+		if err := b.Validate(); err != nil {
 			return err
 		}
-		if limit < initial {
-			return invalidOption("backoff max %v must be >= initial %v", limit, initial)
-		}
-		c.backoffInitial, c.backoffMax = initial, limit
+		c.backoff = b
 		return nil
 	})
 }

@@ -88,8 +88,7 @@ func NewRemote(rawURL string, opts ...RemoteOption) (Provider, error) {
 		commonConfig:    defaultCommon(),
 		requestTimeout:  DefaultRequestTimeout,
 		refreshInterval: DefaultRefreshInterval,
-		backoffInitial:  DefaultBackoffInitial,
-		backoffMax:      DefaultBackoffMax,
+		backoff:         Backoff{Initial: DefaultBackoffInitial, Max: DefaultBackoffMax},
 		initialTimeout:  DefaultInitialTimeout,
 	}
 	for _, o := range opts {
@@ -210,13 +209,12 @@ func (p *RemoteProvider) run() {
 // nextDelay is the wait before the next scheduled fetch. The caller holds sem.
 func (p *RemoteProvider) nextDelay() time.Duration {
 	return nextDelay(p.pub.consecutiveFailures(), p.cfg.refreshInterval,
-		p.cfg.backoffInitial, p.cfg.backoffMax, p.retryAfter, p.cfg.rand())
+		p.cfg.backoff.Initial, p.cfg.backoff.Max, p.retryAfter, p.cfg.rand())
 }
 
 // nextDelay computes a wait: the refresh interval ±10% while healthy (failures ==
-// 0); otherwise initial·2^(failures-1) capped at max, with equal jitter (uniform
-// in [d/2, d]), and at least the server's Retry-After up to max. u is a uniform
-// random number in [0,1).
+// 0); otherwise Backoff.Delay, and at least the server's Retry-After up to
+// limit. u is a uniform random number in [0,1).
 func nextDelay(failures int, refresh, initial, limit, retryAfter time.Duration, u float64) time.Duration {
 	if failures <= 0 {
 		j := time.Duration((2*u - 1) * refreshJitter * float64(refresh))
@@ -225,16 +223,7 @@ func nextDelay(failures int, refresh, initial, limit, retryAfter time.Duration, 
 		}
 		return refresh + j
 	}
-	d := initial
-	for i := 1; i < failures && d < limit; i++ {
-		if d > limit/2 {
-			d = limit
-			break
-		}
-		d *= 2
-	}
-	d = min(d, limit)
-	d = d/2 + time.Duration(u*float64(d-d/2))
+	d := Backoff{Initial: initial, Max: limit}.Delay(failures, u)
 	if retryAfter > d {
 		d = min(retryAfter, limit)
 	}

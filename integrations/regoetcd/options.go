@@ -23,9 +23,8 @@ type optionFunc func(*config) error
 func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
-	getTimeout     time.Duration
-	backoffInitial time.Duration
-	backoffMax     time.Duration
+	getTimeout time.Duration
+	backoff    controlplane.Backoff
 	// pub are passed to controlplane.NewPublisher (logger, clock, size limit,
 	// cache file): the Publisher owns what they configure.
 	pub    []controlplane.PublisherOption
@@ -63,17 +62,16 @@ func WithGetTimeout(d time.Duration) Option {
 
 // WithBackoff sets the retry schedule while etcd cannot be read: the n-th
 // consecutive failure waits about initial·2^(n-1), capped at limit, with
-// jitter (uniform in [d/2, d]). Defaults: 250ms, 10s. initial <= 0 or
-// limit < initial is an error.
+// jitter (uniform in [d/2, d]): controlplane.Backoff's schedule, as
+// controlplane.WithBackoff sets it for NewRemote. Defaults: 250ms, 10s.
+// initial <= 0 or limit < initial is an error.
 func WithBackoff(initial, limit time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if err := positive("backoff initial", initial); err != nil {
+		b := controlplane.Backoff{Initial: initial, Max: limit}
+		if err := b.Validate(); err != nil {
 			return err
 		}
-		if limit < initial {
-			return invalidOption("backoff max %v must be >= initial %v", limit, initial)
-		}
-		c.backoffInitial, c.backoffMax = initial, limit
+		c.backoff = b
 		return nil
 	})
 }

@@ -113,11 +113,10 @@ type provider struct {
 // errors wrapping controlplane.ErrInvalidOption.
 func NewProvider(client *clientv3.Client, key string, opts ...Option) (controlplane.Provider, error) {
 	cfg := config{
-		getTimeout:     DefaultGetTimeout,
-		backoffInitial: DefaultBackoffInitial,
-		backoffMax:     DefaultBackoffMax,
-		logger:         slog.Default(),
-		rand:           rand.Float64,
+		getTimeout: DefaultGetTimeout,
+		backoff:    controlplane.Backoff{Initial: DefaultBackoffInitial, Max: DefaultBackoffMax},
+		logger:     slog.Default(),
+		rand:       rand.Float64,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -319,15 +318,9 @@ func (p *provider) failed(err error) {
 	p.notify()
 }
 
-// backoff is the wait after the current failure streak: initial·2^(n-1)
-// capped at the limit, with equal jitter.
+// backoff is the wait after the current failure streak (WithBackoff).
 func (p *provider) backoff() time.Duration {
-	d := p.cfg.backoffInitial
-	for i := 1; i < p.failures && d < p.cfg.backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, p.cfg.backoffMax)
-	return d/2 + time.Duration(p.cfg.rand()*float64(d-d/2))
+	return p.cfg.backoff.Delay(p.failures, p.cfg.rand())
 }
 
 // sleep waits d, or until Close; it reports whether the provider is still open.
