@@ -36,7 +36,7 @@ type Timeline struct {
 	FinalErr   error           // what the call returned; nil on success
 
 	// Pattern is the policy pattern that decided the call ("ns.Name",
-	// "ns.*", "*"); "" means the engine's default policy.
+	// "ns.Prefix.*", "ns.*", "*"); "" means the engine's default policy.
 	Pattern string
 	// PolicySource says where the policy came from: "static", "file",
 	// "remote", "cache", "fallback" or "default".

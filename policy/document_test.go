@@ -95,10 +95,10 @@ func TestParseDocumentErrors(t *testing.T) {
 		{"invalid patterns", `{"policies":{"a.*.b":{}, "":{}, "*.x":{}, "ns.":{}, "svc":{}, "svc.Get/1":{}}}`,
 			[]string{
 				`policies: invalid pattern "a.*.b": a wildcard must be the whole name ("ns.*")`,
-				`policies: invalid pattern "": empty (want "ns.Name", "ns.*" or "*")`,
+				`policies: invalid pattern "": empty (want "ns.Name", "ns.Prefix.*", "ns.*" or "*")`,
 				`policies: invalid pattern "*.x": the namespace cannot be a wildcard (use "*" for every key)`,
-				`policies: invalid pattern "ns.": empty name after "." (want "ns.Name", "ns.*" or "*")`,
-				`policies: invalid pattern "svc": no "." (want "ns.Name", "ns.*" or "*")`,
+				`policies: invalid pattern "ns.": empty name after "." (want "ns.Name", "ns.Prefix.*", "ns.*" or "*")`,
+				`policies: invalid pattern "svc": no "." (want "ns.Name", "ns.Prefix.*", "ns.*" or "*")`,
 				`policies: invalid pattern "svc.Get/1": contains '/' (a URL or file path? use the route template's operation name)`,
 			}},
 		{"field errors name the key", `{"policies":{"svc.Op":{"retry":{"max_attempts":0}}}}`,

@@ -43,7 +43,7 @@ func parsePattern(pattern string) (patternKind, error) {
 	bad := func(reason string, cause error) (patternKind, error) {
 		return 0, &PatternError{Pattern: pattern, Reason: reason, Err: cause}
 	}
-	const want = `want "ns.Name", "ns.*" or "*"`
+	const want = `want "ns.Name", "ns.Prefix.*", "ns.*" or "*"`
 	if pattern == Wildcard {
 		return patternAll, nil
 	}

@@ -299,11 +299,11 @@ func TestNewSetErrors(t *testing.T) {
 		"svc.Get": {Classifier: "x\n"},
 	})
 	want := []string{
-		`policies: invalid pattern "": empty (want "ns.Name", "ns.*" or "*")`,
+		`policies: invalid pattern "": empty (want "ns.Name", "ns.Prefix.*", "ns.*" or "*")`,
 		`policies["*"].timeout: must not be negative`,
 		`policies: invalid pattern "*.x": the namespace cannot be a wildcard (use "*" for every key)`,
 		`policies: invalid pattern "a.*.b": a wildcard must be the whole name ("ns.*")`,
-		`policies: invalid pattern "ns.": empty name after "." (want "ns.Name", "ns.*" or "*")`,
+		`policies: invalid pattern "ns.": empty name after "." (want "ns.Name", "ns.Prefix.*", "ns.*" or "*")`,
 		`policies["ns."].hedge.percentile: must be > 0 and < 100`,
 		`policies["svc.Get"].classifier: must not start or end with whitespace`,
 		`policies["svc.Op"].retry.max_attempts: must be >= 1`,
