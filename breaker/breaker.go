@@ -219,7 +219,7 @@ func (b *Breaker) State() State { return b.cur.Load().state }
 
 // Stats is a point-in-time view of a Breaker.
 type Stats struct {
-	State State
+	State State // as State reports it
 	// Calls and Failures are the attempts and failures counted in the
 	// current window while closed; 0 otherwise.
 	Calls, Failures uint64

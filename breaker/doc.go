@@ -36,6 +36,12 @@
 //
 // # Concurrency and cost
 //
+// A Breaker belongs to one key: the engine keeps it in the key's policy
+// snapshot, shared by every call on the key, and keeps it across a policy
+// reload that leaves its configuration equal. No goroutine owns its state:
+// the episode in force is an atomic pointer that any caller may replace by
+// compare-and-swap, and its counters are atomics.
+//
 // A Breaker is safe for concurrent use and lock-free. Allow and Record on a
 // closed breaker do not allocate: an atomic load, one clock read and one
 // compare-and-swap on the current bucket (plus a sum of the window when the
