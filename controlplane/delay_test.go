@@ -101,3 +101,29 @@ func TestCheckContentType(t *testing.T) {
 		}
 	}
 }
+
+// TestBackoffValidate verifies the rule WithBackoff and regoetcd.WithBackoff
+// share: 0 < Initial <= Max, else an error wrapping ErrInvalidOption.
+func TestBackoffValidate(t *testing.T) {
+	for _, b := range []Backoff{{time.Second, time.Second}, {time.Nanosecond, time.Hour}} {
+		if err := b.Validate(); err != nil {
+			t.Errorf("%+v: %v", b, err)
+		}
+	}
+	for _, b := range []Backoff{{0, time.Second}, {-time.Second, time.Second}, {time.Second, time.Millisecond}, {}} {
+		if err := b.Validate(); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("%+v: got %v, want ErrInvalidOption", b, err)
+		}
+	}
+}
+
+// TestBackoffDelayHugeMax verifies that doubling stops at Max without
+// overflowing, for a Max near the largest Duration.
+func TestBackoffDelayHugeMax(t *testing.T) {
+	b := Backoff{Initial: time.Duration(1 << 61), Max: time.Duration(1<<62 + 1<<61)}
+	for _, n := range []int{1, 2, 3, 4, 100} {
+		if d := b.Delay(n, 0.999); d < b.Initial/2 || d > b.Max {
+			t.Errorf("Delay(%d) = %v, want within [%v, %v]", n, d, b.Initial/2, b.Max)
+		}
+	}
+}
