@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -17,8 +16,6 @@ import (
 	"time"
 
 	"github.com/regoresilience/rego"
-	"github.com/regoresilience/rego/controlplane"
-	"github.com/regoresilience/rego/engine"
 	"github.com/regoresilience/rego/policy"
 )
 
@@ -153,13 +150,7 @@ func replayLive(t *testing.T, tr *trace, c candidate, concurrency int, seed uint
 		t.Logf("loopback request overhead: p50 %v, p99 %v", quantile(lat, 50), quantile(lat, 99))
 	}
 
-	prov := controlplane.NewStatic(map[string]policy.Policy{"*": c.policy})
-	defer prov.Close()
-	opts := []engine.Option{engine.WithProvider(prov), engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}
-	if !c.budgets {
-		opts = append(opts, engine.WithKeyBudgets(nil, nil))
-	}
-	exec, err := rego.NewExecutor(opts...)
+	exec, err := c.newExecutor()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,13 +273,7 @@ func TestSimMatchesSynctest(t *testing.T) {
 // replayBubble replays tr under c with the engine on the system clock; run
 // inside a synctest bubble, that clock is the bubble's.
 func replayBubble(t *testing.T, tr *trace, c candidate, concurrency int, seed uint64) simResult {
-	prov := controlplane.NewStatic(map[string]policy.Policy{"*": c.policy})
-	defer prov.Close()
-	opts := []engine.Option{engine.WithProvider(prov), engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}
-	if !c.budgets {
-		opts = append(opts, engine.WithKeyBudgets(nil, nil))
-	}
-	exec, err := rego.NewExecutor(opts...)
+	exec, err := c.newExecutor()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,25 @@ type candidate struct {
 	budgets bool // the key's default retry and hedge budgets (false: none)
 }
 
+// newExecutor returns an executor that runs every key under c's policy, with
+// the key's default budgets only if c.budgets, logging nothing; extra options
+// (the simulation's clock) come last. The static provider it reads has
+// nothing to close: closing the executor is all the caller owes.
+func (c candidate) newExecutor(extra ...engine.Option) (*rego.Executor, error) {
+	opts := []engine.Option{
+		engine.WithProvider(controlplane.NewStatic(map[string]policy.Policy{"*": c.policy})),
+		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	}
+	if !c.budgets {
+		opts = append(opts, engine.WithKeyBudgets(nil, nil))
+	}
+	exec, err := rego.NewExecutor(append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("candidate %s: %w", c.name, err)
+	}
+	return exec, nil
+}
+
 // simResult is what one candidate did with the trace.
 type simResult struct {
 	cand                candidate
@@ -86,19 +105,9 @@ func replayStretched(ctx context.Context, tr *trace, cand candidate, concurrency
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 
 	clk := newSimClock()
-	prov := controlplane.NewStatic(map[string]policy.Policy{"*": cand.policy})
-	defer prov.Close()
-	opts := []engine.Option{
-		engine.WithProvider(prov),
-		engine.WithClock(clk),
-		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-	}
-	if !cand.budgets {
-		opts = append(opts, engine.WithKeyBudgets(nil, nil))
-	}
-	exec, err := rego.NewExecutor(opts...)
+	exec, err := cand.newExecutor(engine.WithClock(clk))
 	if err != nil {
-		return simResult{}, fmt.Errorf("candidate %s: %w", cand.name, err)
+		return simResult{}, err
 	}
 
 	n := len(tr.samples)
