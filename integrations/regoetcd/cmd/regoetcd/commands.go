@@ -20,16 +20,26 @@ import (
 	"github.com/regoresilience/rego/policy"
 )
 
-// validate checks a document as "rego policy check" does, and against the
-// providers' default size limit (maxBytes). It prints the problems under
-// "NAME is invalid:" and reports whether the document is good.
+// validate checks a document as "rego policy check" does (every problem in
+// one pass, then the values the engine adjusts as warnings), and against the
+// providers' default size limit (maxBytes). It reports whether the document
+// is good; warnings alone do not stop a push.
 func (e *env) validate(name string, data []byte, maxBytes int64) (*policy.Set, bool) {
-	set, err := policy.ParseDocument(data)
+	set, warns, err := policy.CheckDocument(data)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "regoetcd %s: %s is invalid:\n", e.name, name)
-		for _, line := range strings.Split(err.Error(), "\n") {
+		lines := strings.Split(err.Error(), "\n")
+		fmt.Fprintf(e.stderr, "regoetcd %s: %s is invalid (%s):\n", e.name, name, plural(len(lines), "problem"))
+		for _, line := range lines {
 			fmt.Fprintf(e.stderr, "  %s\n", line)
 		}
+	}
+	if len(warns) > 0 {
+		fmt.Fprintf(e.stderr, "regoetcd %s: %s: %s:\n", e.name, name, plural(len(warns), "warning"))
+		for _, w := range warns {
+			fmt.Fprintf(e.stderr, "  %s\n", w)
+		}
+	}
+	if err != nil {
 		return nil, false
 	}
 	if n := int64(len(data)); n > maxBytes {
@@ -37,6 +47,14 @@ func (e *env) validate(name string, data []byte, maxBytes int64) (*policy.Set, b
 		return nil, false
 	}
 	return set, true
+}
+
+// plural returns "1 problem", "2 problems".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // write puts data at the key if its mod revision is still expect (0: the key

@@ -107,16 +107,17 @@ func TestPushGetHistoryRollback(t *testing.T) {
 }
 
 // TestPushRejectsInvalid verifies that push validates first, with the errors
-// of "rego policy check" (policy.ParseDocument's, each naming pattern and
-// field), and that an oversized document is refused; nothing is written.
+// of "rego policy check" (policy.CheckDocument's: every problem, each naming
+// pattern and field), and that an oversized document is refused; nothing is
+// written.
 func TestPushRejectsInvalid(t *testing.T) {
 	srv := etcdtest.Start(t)
 	file := docFile(t, docInvalid)
 	code, _, errOut := regoetcd(t, srv, "push", file)
-	if code != exitFail || !strings.Contains(errOut, file+" is invalid:") {
+	if code != exitFail || !strings.Contains(errOut, file+" is invalid (") {
 		t.Fatalf("push invalid: exit %d, %q", code, errOut)
 	}
-	_, want := policy.ParseDocument([]byte(docInvalid))
+	_, _, want := policy.CheckDocument([]byte(docInvalid))
 	for _, line := range strings.Split(want.Error(), "\n") {
 		if !strings.Contains(errOut, "  "+line+"\n") {
 			t.Errorf("stderr lacks %q:\n%s", line, errOut)
@@ -245,5 +246,20 @@ func TestUsage(t *testing.T) {
 		if code := run(context.Background(), args, io.Discard, io.Discard); code != exitUsage {
 			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
 		}
+	}
+}
+
+// TestPushWarnsAdjustedValues verifies that push shows the values the engine
+// adjusts, as "rego policy check" does, and still writes the document: a
+// warning is for the operator to read, not a reason to refuse.
+func TestPushWarnsAdjustedValues(t *testing.T) {
+	srv := etcdtest.Start(t)
+	doc := `{"policies": {"users.*": {"retry": {"max_attempts": 50}}}}`
+	code, _, errOut := regoetcd(t, srv, "push", docFile(t, doc))
+	if code != exitOK {
+		t.Fatalf("push: exit %d, %q", code, errOut)
+	}
+	if want := `policies["users.*"].retry.max_attempts: 50 is capped to 10`; !strings.Contains(errOut, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, errOut)
 	}
 }
