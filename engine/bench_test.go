@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regoresilience/rego/observe"
 	"github.com/regoresilience/rego/policy"
 )
 
@@ -60,5 +61,35 @@ func BenchmarkDoCancelCtx(b *testing.B) {
 	b.ReportAllocs()
 	for range b.N {
 		e.Do(ctx, key, watch)
+	}
+}
+
+// nopHook is an attempt hook that does nothing.
+type nopHook struct{}
+
+func (nopHook) StartAttempt(ctx context.Context, _ observe.AttemptInfo) context.Context { return ctx }
+func (nopHook) EndAttempt(context.Context, AttemptEnd)                                  {}
+
+// BenchmarkAttemptHook is the success path without an attempt hook (the
+// same path as BenchmarkDo/success: the hook's only cost when unset is a nil
+// check) and with one that does nothing (the engine's own cost of a hook).
+func BenchmarkAttemptHook(b *testing.B) {
+	p := policy.Policy{Retry: policy.Retry{MaxAttempts: 3, InitialBackoff: 10 * time.Millisecond, MaxBackoff: time.Second, Multiplier: 2}}
+	ctx := context.Background()
+	op := func(context.Context) error { return nil }
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"none", nil},
+		{"nop-hook", []Option{WithAttemptHook(nopHook{})}},
+	} {
+		e := newEngine(b, append(tc.opts, withPolicy(p))...)
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				e.Do(ctx, key, op)
+			}
+		})
 	}
 }

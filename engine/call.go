@@ -123,7 +123,7 @@ func run[T any](e *Engine, ctx context.Context, key policy.Key, c *call[T], want
 	if kp.breaker != nil { // breaker hook 1: before the first attempt; refusals and probes take the loop
 		bt, slow = kp.admit()
 	}
-	if wantTL || e.obs != nil || p.Timeout != 0 || kp.admitter != nil || ctx.Err() != nil || slow {
+	if wantTL || e.obs != nil || e.hook != nil || p.Timeout != 0 || kp.admitter != nil || ctx.Err() != nil || slow {
 		return loop(e, ctx, key, c, wantTL, kp, nil, bt)
 	}
 	// The common cases: nothing to record and no call deadline of rego's own

@@ -29,6 +29,7 @@ type Engine struct {
 	sched       *scheduler.Scheduler
 	provider    controlplane.Provider
 	obs         observe.Observer // nil when no observer was given
+	hook        AttemptHook      // nil when none was given (attempthook.go)
 	classifiers map[string]classify.Classifier
 	budgets     map[string]budget.Budget
 	defaults    policy.Policy
@@ -67,6 +68,7 @@ func New(opts ...Option) (*Engine, error) {
 		missing:     cfg.missingBudget,
 		invalidKeys: cfg.invalidKeys,
 		random:      cfg.random,
+		hook:        cfg.attemptHook,
 		done:        make(chan struct{}),
 	}
 	if e.logger == nil {

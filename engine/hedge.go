@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -220,6 +221,7 @@ func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 	cs := g.callState()
 	r := hedgeResult[T]{k: k, start: start}
 	released, sent := false, false
+	var hctx context.Context // the hook's context while its end waits for the verdict
 	defer func() {
 		if sent {
 			return
@@ -228,6 +230,11 @@ func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 			r.pan = &panicked{value: rec, stack: debug.Stack()} // the classifier panicked
 		} else if r.pan == nil {
 			r.pan = &panicked{value: ErrGoexit, stack: debug.Stack(), goexit: true}
+		}
+		if hctx != nil {
+			h := hctx
+			hctx = nil
+			endHook(cs.e.hook, h, ac, r.err, r.verdict, r.pan)
 		}
 		ac.finish()
 		if !released {
@@ -238,7 +245,11 @@ func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 		g.decide(k)
 		g.state().results <- r
 	}()
-	r.v, r.err, r.pan = g.call.invokeSafe(ac, ac)
+	if h := cs.e.hook; h == nil {
+		r.v, r.err, r.pan = g.call.invokeSafe(ac, ac)
+	} else if hctx, r.v, r.err, r.pan = g.call.invokeHooked(h, ac); r.pan != nil {
+		hctx = nil // ended by invokeHooked
+	}
 	r.end = cs.e.clock.Now()
 	released = true
 	g.releaseHedge(&cs)
@@ -255,6 +266,11 @@ func (g *group[T]) runHedge(k int, ac *attemptCtx, start time.Time) {
 		g.decide(k) // cancel the others now, so a primary stuck in op returns
 	} else if !ac.lost() {
 		g.launchNext()
+	}
+	if hctx != nil { // before the result goes out: a winner's end precedes the call's
+		h := hctx
+		hctx = nil // a panicking EndAttempt is not ended twice
+		endHook(cs.e.hook, h, ac, r.err, r.verdict, r.pan)
 	}
 	sent = true
 	g.state().results <- r

@@ -38,14 +38,22 @@ func runHedged[T any](cs *callState, c *call[T], rec *recorder, first int, start
 	}()
 
 	r := hedgeResult[T]{k: 0, start: start}
-	r.v, r.err, r.pan = c.invokeSafe(&g.primary, &g.primary)
+	var hctx context.Context // the hook's context while its end waits for the verdict
+	if h := cs.e.hook; h == nil {
+		r.v, r.err, r.pan = c.invokeSafe(&g.primary, &g.primary)
+	} else if hctx, r.v, r.err, r.pan = c.invokeHooked(h, &g.primary); r.pan != nil {
+		hctx = nil // ended by invokeHooked
+	}
 	r.end = cs.end()
 	switch {
 	case r.pan != nil:
-	case rec.on(): // a classifier's panic is recorded like an op's
+	case rec.on() || hctx != nil: // a classifier's panic is recorded like an op's, and ends the hook
 		r.verdict, r.pan = classifyGuarded(cs.kp.classifier, cs.ctx, r.err)
 	default: // nothing to record: a panic goes through the defer above
 		r.verdict = cs.kp.classifier.Classify(cs.ctx, r.err)
+	}
+	if hctx != nil {
+		endHook(cs.e.hook, hctx, &g.primary, r.err, r.verdict, r.pan)
 	}
 	settles := r.pan != nil || r.verdict.Outcome != classify.Retryable
 	var out round[T]

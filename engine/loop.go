@@ -87,11 +87,19 @@ func runOne[T any](cs *callState, c *call[T], rec *recorder, n int, start time.T
 	ad, own := cs.attemptDeadline(start)
 	ac := &attemptCtx{parent: cs.ctx, eng: cs.e, own: own,
 		info: observe.AttemptInfo{Key: cs.key, Index: n, Deadline: ad}}
-	res.v, res.err, res.pan = c.invokeSafe(ac, ac)
+	var hctx context.Context // the hook's context while its end waits for the verdict
+	if h := cs.e.hook; h == nil {
+		res.v, res.err, res.pan = c.invokeSafe(ac, ac)
+	} else if hctx, res.v, res.err, res.pan = c.invokeHooked(h, ac); res.pan != nil {
+		hctx = nil // ended by invokeHooked
+	}
 	res.started = 1
 	end := cs.end()
 	if res.pan == nil {
 		res.verdict, res.pan = classifyGuarded(cs.kp.classifier, cs.ctx, res.err)
+	}
+	if hctx != nil {
+		endHook(cs.e.hook, hctx, ac, res.err, res.verdict, res.pan)
 	}
 	if res.pan == nil {
 		cs.account(n, res.verdict, start, end)

@@ -36,6 +36,7 @@ type config struct {
 	keyBudgetsSet bool
 	retryBudget   func() budget.Budget
 	hedgeBudget   func() budget.Budget
+	attemptHook   AttemptHook
 }
 
 type namedClassifier struct {

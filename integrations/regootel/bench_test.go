@@ -8,6 +8,7 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/regoresilience/rego/controlplane"
@@ -136,4 +137,56 @@ func mustObserver(b *testing.B, opts ...regootel.Option) observe.Observer {
 		b.Fatal(err)
 	}
 	return o
+}
+
+// BenchmarkAttemptHook measures one call whose first attempt succeeds, each
+// under a new recording SDK span, without an attempt hook and with
+// regootel's (no observer):
+//
+//	span        no hook: the caller's span only
+//	hook-noop   NewAttemptHook on a no-op tracer provider
+//	hook-sdk    NewAttemptHook on the SDK: a recorded attempt span per call
+//
+// The hook's own cost is hook-noop or hook-sdk minus span.
+func BenchmarkAttemptHook(b *testing.B) {
+	tp := sdktrace.NewTracerProvider()
+	defer tp.Shutdown(context.Background())
+	cases := []struct {
+		name string
+		tp   trace.TracerProvider // nil: no hook
+	}{
+		{"span", nil},
+		{"hook-noop", tracenoop.NewTracerProvider()},
+		{"hook-sdk", tp},
+	}
+	p := policy.Policy{Retry: policy.Retry{MaxAttempts: 3, InitialBackoff: 10 * time.Millisecond,
+		MaxBackoff: time.Second, Multiplier: 2}}
+	k := policy.Key{Namespace: "svc", Name: "Get"}
+	op := func(context.Context) error { return nil }
+	tracer := tp.Tracer("bench")
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			opts := []engine.Option{engine.WithProvider(controlplane.NewStatic(map[string]policy.Policy{"*": p}))}
+			if tc.tp != nil {
+				h, err := regootel.NewAttemptHook(regootel.WithTracerProvider(tc.tp))
+				if err != nil {
+					b.Fatal(err)
+				}
+				opts = append(opts, engine.WithAttemptHook(h))
+			}
+			e, err := engine.New(opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx, span := tracer.Start(context.Background(), "caller")
+				if err := e.Do(ctx, k, op); err != nil {
+					b.Fatal(err)
+				}
+				span.End()
+			}
+		})
+	}
 }

@@ -6,9 +6,19 @@
 // never starts a span and never changes the context the operation sees: it
 // annotates the span already in the caller's context, so the client spans
 // that the operation starts (otelhttp, otelgrpc) nest under the caller's
-// span, beside rego's attempt events. Per-attempt spans, under which those
-// client spans would nest, need the engine to hand the operation a context
-// the observer made; that hook does not exist yet.
+// span, beside rego's attempt events.
+//
+// [NewAttemptHook] returns an engine.AttemptHook; install it with
+// engine.WithAttemptHook, with the observer or without it. It starts a
+// "rego.attempt" span per attempt (retries and hedges alike) as a child of
+// the caller's span, and hands the operation the attempt's context with
+// that span in it, so the client spans the operation starts nest under the
+// attempt that made them. An attempt span has the attributes rego.key,
+// rego.attempt.index and rego.hedge, and when it ends rego.outcome and
+// rego.reason (the classifier's verdict; "hedge_lost" with
+// rego.attempt.canceled for a hedge loser rego cancelled, "panic") and an
+// error status if the attempt failed on its own or panicked. A loser's span
+// ends when its operation returns, which may be after the call returned.
 //
 // # Traces
 //

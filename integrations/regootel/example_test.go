@@ -2,6 +2,7 @@ package regootel_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/regoresilience/rego"
 	"github.com/regoresilience/rego/engine"
@@ -114,4 +116,72 @@ func ExampleNewObserver_span() {
 	// event rego.attempt
 	// rego.outcome success
 	// rego.attempts 1
+}
+
+// getUserWithAttemptSpans adds a span per attempt to getUserWithRego's
+// wiring: the client spans getUser starts nest under the attempt that
+// made them.
+func getUserWithAttemptSpans(ctx context.Context, getUser func(context.Context) error) error {
+	obs, err := regootel.NewObserver()
+	if err != nil {
+		return err
+	}
+	hook, err := regootel.NewAttemptHook() // a "rego.attempt" span per attempt, global tracer provider
+	if err != nil {
+		return err
+	}
+	exec, err := rego.NewExecutor(engine.WithObserver(obs), engine.WithAttemptHook(hook))
+	if err != nil {
+		return err
+	}
+	defer exec.Close()
+	return exec.Do(ctx, rego.ParseKey("user-service.GetUser"), getUser)
+}
+
+// ExampleNewAttemptHook shows the spans of a call retried once: an attempt
+// span per attempt under the caller's span, and under each the client span
+// the operation started (as otelhttp or otelgrpc would).
+func ExampleNewAttemptHook() {
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	defer tp.Shutdown(context.Background())
+	otel.SetTracerProvider(tp)
+
+	ctx, span := tp.Tracer("example").Start(context.Background(), "handle request")
+	calls := 0
+	err := getUserWithAttemptSpans(ctx, func(ctx context.Context) error {
+		_, client := tp.Tracer("example").Start(ctx, "GET /users/42")
+		defer client.End()
+		if calls++; calls == 1 {
+			return errors.New("connection reset")
+		}
+		return nil
+	})
+	span.End()
+	if err != nil {
+		fmt.Println(err)
+	}
+
+	names := map[trace.SpanID]string{}
+	for _, s := range spans.Ended() {
+		names[s.SpanContext().SpanID()] = s.Name()
+	}
+	for _, s := range spans.Ended() {
+		if s.Name() != "GET /users/42" {
+			continue
+		}
+		for _, p := range spans.Ended() {
+			if p.SpanContext().SpanID() != s.Parent().SpanID() {
+				continue
+			}
+			for _, kv := range p.Attributes() {
+				if kv.Key == "rego.outcome" {
+					fmt.Printf("%s > %s (%s) > %s\n", names[p.Parent().SpanID()], p.Name(), kv.Value.Emit(), s.Name())
+				}
+			}
+		}
+	}
+	// Output:
+	// handle request > rego.attempt (retryable) > GET /users/42
+	// handle request > rego.attempt (success) > GET /users/42
 }

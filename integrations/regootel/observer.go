@@ -22,7 +22,8 @@ const ScopeName = "github.com/regoresilience/rego/integrations/regootel"
 // provider.
 var ErrNilProvider = errors.New("regootel: nil provider")
 
-// Option configures NewObserver.
+// Option configures NewObserver and NewAttemptHook. Each uses the options
+// that concern it and ignores the others.
 type Option func(*config) error
 
 type config struct {
@@ -30,13 +31,13 @@ type config struct {
 	mp metric.MeterProvider
 }
 
-// WithTracerProvider sets the tracer provider regootel's tracer comes from
-// (default: otel.GetTracerProvider() when NewObserver runs).
+// WithTracerProvider sets the tracer provider of the attempt spans that
+// NewAttemptHook starts (default: otel.GetTracerProvider() when
+// NewAttemptHook runs).
 //
-// regootel writes its span events and attributes on the span already in the
-// caller's context, whichever provider created it; it starts no span of its
-// own, so today the tracer is only held for the per-attempt span hook that
-// the engine does not offer yet (see the package documentation).
+// NewObserver starts no span: it writes its span events and attributes on
+// the span already in the caller's context, whichever provider created it,
+// and ignores this option.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) error {
 		if tp == nil {
@@ -47,9 +48,9 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	}
 }
 
-// WithMeterProvider sets the meter provider regootel's instruments are made
-// with (default: otel.GetMeterProvider() when NewObserver runs, which
-// follows a later otel.SetMeterProvider).
+// WithMeterProvider sets the meter provider NewObserver's instruments are
+// made with (default: otel.GetMeterProvider() when NewObserver runs, which
+// follows a later otel.SetMeterProvider). NewAttemptHook ignores it.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) error {
 		if mp == nil {
@@ -67,27 +68,33 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // The error is a bad option or an instrument the meter provider refused to
 // create.
 func NewObserver(opts ...Option) (observe.Observer, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if c.mp == nil {
+		c.mp = otel.GetMeterProvider()
+	}
+	o := &observer{}
+	o.cache.init(maxCachedSets)
+	if err := o.instruments(c.mp.Meter(ScopeName)); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// newConfig applies opts; a nil option is skipped.
+func newConfig(opts []Option) (config, error) {
 	var c config
 	for _, o := range opts {
 		if o == nil {
 			continue
 		}
 		if err := o(&c); err != nil {
-			return nil, err
+			return config{}, err
 		}
 	}
-	if c.tp == nil {
-		c.tp = otel.GetTracerProvider()
-	}
-	if c.mp == nil {
-		c.mp = otel.GetMeterProvider()
-	}
-	o := &observer{tracer: c.tp.Tracer(ScopeName)}
-	o.cache.init(maxCachedSets)
-	if err := o.instruments(c.mp.Meter(ScopeName)); err != nil {
-		return nil, err
-	}
-	return o, nil
+	return c, nil
 }
 
 // durationBuckets are the histograms' advisory bucket boundaries in
@@ -98,8 +105,6 @@ var durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 
 // observer is immutable after NewObserver except for its cache, which is
 // safe for concurrent use: every callback of every call may run at once.
 type observer struct {
-	tracer trace.Tracer // held for the per-attempt span hook; unused today
-
 	callDur    metric.Float64Histogram
 	calls      metric.Int64Counter
 	attemptDur metric.Float64Histogram
