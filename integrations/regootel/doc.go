@@ -54,7 +54,9 @@
 //
 // Every attribute is low-cardinality: the key is bounded by the engine's key
 // guard (engine.WithMaxKeys): calls the engine sent to its overflow worker
-// (keys past the bound, invalid keys) are counted under the one key
+// (keys past the bound, and invalid keys under
+// engine.WithInvalidKeys(engine.InvalidKeyOverflow); by default an invalid
+// key fails the call before it starts) are counted under the one key
 // "rego.overflow", while the caller's span keeps their own key. Outcomes and
 // reasons are short stable strings, budget names come from the
 // configuration. No error text or other per-call value reaches a metric.

@@ -228,7 +228,8 @@ func (o *observer) end(ctx context.Context, tl *observe.Timeline) {
 }
 
 // overflowKey is the rego.key that metrics carry for calls the engine sent
-// to its overflow worker: keys past engine.WithMaxKeys and invalid keys. The
+// to its overflow worker: keys past engine.WithMaxKeys, and invalid keys
+// under engine.InvalidKeyOverflow. The
 // engine bounds its keys so; regootel keeps the bound in the metrics (spans
 // keep the caller's key: a trace has no cardinality limit). It is the
 // overflow worker's own key.
