@@ -69,18 +69,14 @@ func UnaryClientInterceptor(exec *engine.Engine, opts ...Option) grpc.UnaryClien
 		if e == nil {
 			e = rego.Default()
 		}
-		u := unaryCall{ctx: ctx, method: method, req: req, reply: reply, cc: cc, invoker: invoker}
+		u := &unaryCall{Context: ctx, method: method, req: req, reply: reply, cc: cc, invoker: invoker}
 		if m, ok := reply.(proto.Message); ok {
 			// Read the caller's reply here only: hedges may still start
 			// after the call, while the reply is being written below.
 			u.replyType = m.ProtoReflect().Type()
 		}
 		u.opts, u.targets = splitOptions(callOpts)
-		// u is captured by value (it is small and never assigned after): the
-		// closure is the call's only allocation here.
-		won, err := engine.DoValue(e, ctx, cfg.key(method), func(actx context.Context) (*unaryAttempt, error) {
-			return u.attempt(actx)
-		})
+		won, err := engine.DoValue(e, u, cfg.key(method), runUnary)
 		if err != nil {
 			if ae, ok := lastAttempt(err); ok && ae.attempt != nil {
 				u.targets.copyOut(ae.attempt)
@@ -97,16 +93,48 @@ func UnaryClientInterceptor(exec *engine.Engine, opts ...Option) grpc.UnaryClien
 
 // unaryCall is one intercepted unary call. Written by the interceptor before
 // the engine runs it; read-only while attempts run (in the caller's goroutine
-// and, for hedges, in goroutines that may outlive the call).
+// and, for hedges, in goroutines that may outlive the call), except first,
+// which belongs to the call's first attempt.
+//
+// It is also the context the engine runs the call under: the caller's, plus
+// a Value that finds the call again. So the engine's op is one function for
+// every call (runUnary) rather than a closure per call, and the first
+// attempt writes into first rather than into an attempt of its own: the
+// call costs the interceptor one allocation (this struct) plus the fresh
+// reply, instead of three.
 type unaryCall struct {
-	ctx        context.Context // the caller's
-	method     string
-	req, reply any
-	replyType  protoreflect.MessageType // the reply's type, if it is a proto.Message
-	cc         *grpc.ClientConn
-	invoker    grpc.UnaryInvoker
-	opts       []grpc.CallOption // the caller's, less Header/Trailer/Peer
-	targets    *targets          // the caller's Header/Trailer/Peer targets, or nil
+	context.Context // the caller's
+	method          string
+	req, reply      any
+	replyType       protoreflect.MessageType // the reply's type, if it is a proto.Message
+	cc              *grpc.ClientConn
+	invoker         grpc.UnaryInvoker
+	opts            []grpc.CallOption // the caller's, less Header/Trailer/Peer
+	targets         *targets          // the caller's Header/Trailer/Peer targets, or nil
+	first           unaryAttempt      // the attempt with Index 0, which is never a hedge: one per call
+}
+
+// callKey is the context key under which a unaryCall finds itself.
+type callKey struct{}
+
+// Value returns the call for callKey, else the caller's context's value.
+func (u *unaryCall) Value(key any) any {
+	if _, ok := key.(callKey); ok {
+		return u
+	}
+	return u.Context.Value(key)
+}
+
+// AfterFunc lets contexts derived from the call follow the caller's
+// cancelation as they would follow the caller's context itself: without a
+// goroutine when the caller's context has an AfterFunc of its own (a rego
+// attempt's, say). The standard library looks for this method.
+func (u *unaryCall) AfterFunc(f func()) func() bool { return context.AfterFunc(u.Context, f) }
+
+// runUnary is the operation the engine runs once per attempt of every unary
+// call: ctx derives from the call's unaryCall.
+func runUnary(ctx context.Context) (*unaryAttempt, error) {
+	return ctx.Value(callKey{}).(*unaryCall).attempt(ctx)
 }
 
 // targets are where the caller's grpc.Header, grpc.Trailer and grpc.Peer
@@ -153,13 +181,16 @@ func splitOptions(opts []grpc.CallOption) ([]grpc.CallOption, *targets) {
 	return opts, nil
 }
 
-// attempt is the operation the engine runs once per attempt.
-func (u unaryCall) attempt(ctx context.Context) (*unaryAttempt, error) {
-	info, _ := rego.AttemptFromContext(ctx)
+// attempt runs one attempt of the call; ctx is the attempt's.
+func (u *unaryCall) attempt(ctx context.Context) (*unaryAttempt, error) {
+	info, ok := rego.AttemptFromContext(ctx)
 	if info.Hedge && u.replyType == nil {
 		return nil, ErrHedgeSkipped
 	}
-	a := &unaryAttempt{}
+	a := &u.first
+	if !ok || info.Index > 0 {
+		a = &unaryAttempt{}
+	}
 	out := u.reply
 	if u.replyType != nil {
 		a.reply = u.replyType.New().Interface()
@@ -174,7 +205,7 @@ func (u unaryCall) attempt(ctx context.Context) (*unaryAttempt, error) {
 		opts = append(opts, grpc.Header(&a.header), grpc.Peer(&a.peer))
 	}
 	if err := u.invoker(actx, u.method, u.req, out, u.cc, opts...); err != nil {
-		ae := newAttemptError(err, ctx, u.ctx, a.trailer[PushbackKey])
+		ae := newAttemptError(err, ctx, u.Context, a.trailer[PushbackKey])
 		ae.attempt = a
 		return nil, ae.mark()
 	}
