@@ -40,10 +40,10 @@ import (
 //
 // When the reply is a proto.Message, every attempt unmarshals into a fresh
 // message of the reply's type (ProtoReflect().New()), and only the winner's
-// is moved into the caller's reply (the caller's reply takes over its
-// memory; proto.Reset and proto.Merge for messages that are not
-// protobuf-go's generated ones), after the call: attempts running at once never write into one message, and a
-// failed call leaves the reply as the caller passed it. Losers are
+// is moved into the caller's reply after the call (the caller's reply takes
+// over its memory; proto.Reset and proto.Merge for messages that are not
+// protobuf-go's generated ones): attempts running at once never write into
+// one message, and a failed call leaves the reply as the caller passed it. Losers are
 // cancelled; their server handlers see their context end. A reply that is not
 // a proto.Message (another codec) is written by each attempt in turn, and
 // hedges are not sent for it (ErrHedgeSkipped).
@@ -100,8 +100,8 @@ func UnaryClientInterceptor(exec *engine.Engine, opts ...Option) grpc.UnaryClien
 // a Value that finds the call again. So the engine's op is one function for
 // every call (runUnary) rather than a closure per call, and the first
 // attempt writes into first rather than into an attempt of its own: the
-// call costs the interceptor one allocation (this struct) plus the fresh
-// reply, instead of three.
+// interceptor's own allocations on the path nearly every call takes are this
+// struct and the fresh reply.
 type unaryCall struct {
 	context.Context // the caller's
 	method          string
