@@ -342,3 +342,60 @@ func waitFor[T any](t testing.TB, ch <-chan T) T {
 	var zero T
 	return zero
 }
+
+// TestUnaryFastPath verifies the engine's path without observer (the first
+// attempt under the caller's context as it is): a retried call still gets
+// grpc-previous-rpc-attempts, the winner's reply and trailer, also when the
+// call runs inside another rego call's attempt (its context is the
+// caller's), and a cancelled caller gets CANCELLED.
+func TestUnaryFastPath(t *testing.T) {
+	var calls atomic.Int32
+	addr := startServer(t, &testServer{unary: func(ctx context.Context, _ *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+		if calls.Add(1)%2 == 1 {
+			return nil, status.Error(codes.Unavailable, "warming up")
+		}
+		if got := previousAttempts(ctx); got != "1" {
+			return nil, status.Errorf(codes.InvalidArgument, "grpc-previous-rpc-attempts %q, want 1", got)
+		}
+		return payload("second"), nil
+	}})
+	exec, err := engine.New(regogrpc.WithGRPCClassifier(), engine.WithProvider(staticProvider(map[string]policy.Policy{
+		"*": {Retry: retries(3).Retry, Classifier: regogrpc.ClassifierName},
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Close()
+	client := dial(t, addr, exec)
+
+	call := func(ctx context.Context) error {
+		var trailer metadata.MD
+		reply, err := client.UnaryCall(ctx, &testgrpc.SimpleRequest{}, grpc.Trailer(&trailer))
+		if err != nil {
+			return err
+		}
+		if got := string(reply.GetPayload().GetBody()); got != "second" {
+			t.Errorf("reply %q, want the second attempt's", got)
+		}
+		if trailer == nil {
+			t.Error("grpc.Trailer target not set")
+		}
+		return nil
+	}
+	if err := call(ctxTimeout(t)); err != nil {
+		t.Fatalf("UnaryCall: %v", err)
+	}
+	outer, err := engine.New(engine.WithProvider(staticProvider(map[string]policy.Policy{"*": {}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outer.Close()
+	ctx, cancel := context.WithCancel(ctxTimeout(t))
+	if err := outer.Do(ctx, policy.ParseKey("test.Outer"), call); err != nil {
+		t.Fatalf("UnaryCall inside a rego call: %v", err)
+	}
+	cancel()
+	if err := call(ctx); status.Code(err) != codes.Canceled {
+		t.Errorf("after the caller's cancel: %v, want CANCELLED", err)
+	}
+}
