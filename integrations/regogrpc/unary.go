@@ -2,7 +2,6 @@ package regogrpc
 
 import (
 	"context"
-	"reflect"
 	"strconv"
 
 	"google.golang.org/grpc"
@@ -10,7 +9,6 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/runtime/protoimpl"
 
 	"github.com/regoresilience/rego"
 	"github.com/regoresilience/rego/engine"
@@ -40,10 +38,9 @@ import (
 //
 // When the reply is a proto.Message, every attempt unmarshals into a fresh
 // message of the reply's type (ProtoReflect().New()), and only the winner's
-// is moved into the caller's reply after the call (the caller's reply takes
-// over its memory; proto.Reset and proto.Merge for messages that are not
-// protobuf-go's generated ones): attempts running at once never write into
-// one message, and a failed call leaves the reply as the caller passed it. Losers are
+// is copied into the caller's reply (proto.Reset, then proto.Merge), after
+// the call: attempts running at once never write into one message, and a
+// failed call leaves the reply as the caller passed it. Losers are
 // cancelled; their server handlers see their context end. A reply that is not
 // a proto.Message (another codec) is written by each attempt in turn, and
 // hedges are not sent for it (ErrHedgeSkipped).
@@ -84,7 +81,9 @@ func UnaryClientInterceptor(exec *engine.Engine, opts ...Option) grpc.UnaryClien
 			return toCallError(ctx, err)
 		}
 		if won.reply != nil {
-			moveReply(reply.(proto.Message), won.reply)
+			dst := reply.(proto.Message)
+			proto.Reset(dst)
+			proto.Merge(dst, won.reply)
 		}
 		u.targets.copyOut(won)
 		return nil
@@ -210,30 +209,6 @@ func (u *unaryCall) attempt(ctx context.Context) (*unaryAttempt, error) {
 		return nil, ae.mark()
 	}
 	return a, nil
-}
-
-// moveReply makes dst, the caller's reply, hold the winner's reply src, a
-// message of the same type. src is a fresh message that only the winning
-// attempt wrote, that attempt has returned, and nothing keeps src after the
-// call: so dst may take over src's memory instead of copying it. For
-// protobuf-go's generated messages (their type is a *protoimpl.MessageInfo)
-// the message is a struct that holds its fields by value and never points to
-// itself, so copying the struct moves the whole message without an
-// allocation (proto.Merge would allocate every sub-message and bytes field
-// again, setting fields through protoreflect would box every string). The
-// state the struct carries is per type (its MessageInfo) or describes its
-// fields (the cached size, unknown fields), all as true of dst after the copy.
-// Other implementations are merged.
-func moveReply(dst, src proto.Message) {
-	if _, generated := src.ProtoReflect().Type().(*protoimpl.MessageInfo); generated {
-		d, s := reflect.ValueOf(dst), reflect.ValueOf(src)
-		if d.Kind() == reflect.Pointer && d.Type() == s.Type() && d.Elem().Kind() == reflect.Struct {
-			d.Elem().Set(s.Elem())
-			return
-		}
-	}
-	proto.Reset(dst)
-	proto.Merge(dst, src)
 }
 
 // copyOut hands the deciding attempt's header, trailer and peer to the
