@@ -95,7 +95,13 @@
 // one tick after the call, so a coarse task never runs early and runs at
 // most about two ticks late. The wheel polls only while coarse nodes
 // arrive, and stops a tick after the last one. When it does not poll,
-// it computes the deadline as Schedule does. If the wheel stops polling while a call site
+// the call site computes the deadline as Schedule does. It never polls on
+// a Clock other than SystemClock (a FakeClock, a simulation's virtual
+// clock): there, when the wheel takes a node depends on goroutine
+// scheduling, which must not move a deadline. So on an injected clock a
+// coarse task runs exactly when Schedule's would, at the first tick
+// boundary at or after the call plus its delay, while on SystemClock it
+// may run up to one tick later than that. Neither runs early. If the wheel stops polling while a call site
 // pushes, the call site sees it (the wheel stores the flag, then reads the
 // mailbox; the call site pushes, then reads the flag) and wakes it.
 //

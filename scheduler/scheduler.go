@@ -244,7 +244,11 @@ func (s *Scheduler) tryScheduleCoarse(d time.Duration, t Task) (Handle, error) {
 // exchange, while the Scheduler is busy with coarse timers (one was
 // scheduled within about the last tick) it does not read the clock, the
 // largest part of Schedule's cost, and the node (see TimerNode) costs no
-// allocation and no trip through the shared pools. Stop the task
+// allocation and no trip through the shared pools. Only a Scheduler on
+// SystemClock skips the clock read: on any other Clock (WithClock) the
+// deadline is computed at the call, as Schedule computes it, so t runs at
+// the first tick boundary at or after the call plus d, which is the same
+// instant as on SystemClock or up to one tick earlier. Stop the task
 // with o.Stop or the returned Handle. It panics if o was scheduled before.
 // After Close, or for a nil t, it returns the zero Handle, leaves o
 // unscheduled and t never runs. A call racing with Close may leave o
@@ -265,8 +269,9 @@ func (s *Scheduler) ScheduleCoarseNode(o *TimerNode, d time.Duration, t Task) Ha
 // has elapsed. While the wheel goroutine polls (it looks at the mailbox at
 // every tick), the node goes in relative: it carries d, and the wheel
 // counts d from when it takes the node, which is after this call and at
-// most about a tick later. Otherwise the deadline is computed here, from
-// the clock, as Schedule does.
+// most about a tick later. Otherwise (always, on a clock other than
+// SystemClock: see step) the deadline is computed here, from the clock, as
+// Schedule does.
 func (s *Scheduler) scheduleCoarse(n *node, gen uint64, d time.Duration, t Task) Handle {
 	n.coarse = true
 	if s.polling.Load() {
