@@ -121,10 +121,13 @@ type Scheduler struct {
 	// Set by New, read-only afterwards.
 	clock  Clock
 	system bool // clock is SystemClock: read elapsed time with time.Since
-	start  time.Time
-	tick   time.Duration
-	wake   chan struct{} // capacity 1: a pending wake-up is never lost, extra ones coalesce
-	done   chan struct{} // closed by Close
+	// poll: the wheel may poll for coarse nodes (see step). True on
+	// SystemClock and on a PollingClock that asks for it.
+	poll  bool
+	start time.Time
+	tick  time.Duration
+	wake  chan struct{} // capacity 1: a pending wake-up is never lost, extra ones coalesce
+	done  chan struct{} // closed by Close
 	// runOnClose is set by Shutdown before done is closed: the wheel
 	// goroutine then runs what is pending instead of dropping it.
 	runOnClose atomic.Bool
@@ -170,9 +173,14 @@ func newScheduler(opts ...Option) (*Scheduler, error) {
 		}
 	}
 	_, system := cfg.clock.(systemClock)
+	poll := system
+	if pc, ok := cfg.clock.(PollingClock); ok && !system {
+		poll = pc.PollCoarse()
+	}
 	s := &Scheduler{
 		clock:  cfg.clock,
 		system: system,
+		poll:   poll,
 		start:  cfg.clock.Now(),
 		tick:   cfg.tick,
 		wake:   make(chan struct{}, 1),
@@ -245,7 +253,8 @@ func (s *Scheduler) tryScheduleCoarse(d time.Duration, t Task) (Handle, error) {
 // scheduled within about the last tick) it does not read the clock, the
 // largest part of Schedule's cost, and the node (see TimerNode) costs no
 // allocation and no trip through the shared pools. Only a Scheduler on
-// SystemClock skips the clock read: on any other Clock (WithClock) the
+// SystemClock (or a PollingClock that asks for it) skips the clock read:
+// on any other Clock (WithClock) the
 // deadline is computed at the call, as Schedule computes it, so t runs at
 // the first tick boundary at or after the call plus d, which is the same
 // instant as on SystemClock or up to one tick earlier. Stop the task
@@ -269,8 +278,8 @@ func (s *Scheduler) ScheduleCoarseNode(o *TimerNode, d time.Duration, t Task) Ha
 // has elapsed. While the wheel goroutine polls (it looks at the mailbox at
 // every tick), the node goes in relative: it carries d, and the wheel
 // counts d from when it takes the node, which is after this call and at
-// most about a tick later. Otherwise (always, on a clock other than
-// SystemClock: see step) the deadline is computed here, from the clock, as
+// most about a tick later. Otherwise (always, on a clock that does not
+// poll: see step) the deadline is computed here, from the clock, as
 // Schedule does.
 func (s *Scheduler) scheduleCoarse(n *node, gen uint64, d time.Duration, t Task) Handle {
 	n.coarse = true
