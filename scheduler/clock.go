@@ -34,8 +34,11 @@ type Timer interface {
 // whose driver lets every goroutine finish its work before it moves time
 // (as a testing/synctest bubble does) gives reproducible results. A
 // simulation driven that way implements PollingClock to time coarse tasks
-// exactly as production does. FakeClock does not: a test's Advance would
-// otherwise race with the wheel goroutine.
+// exactly as production does. So that a run is reproducible, the wheel on
+// such a clock also skips the wake-ups that the system clock's wheel takes
+// at about one push in 256 (which take the mailbox at a random instant).
+// FakeClock does not poll: a test's Advance would otherwise race with the
+// wheel goroutine.
 type PollingClock interface {
 	Clock
 	// PollCoarse reports whether the wheel may poll on this clock. It is

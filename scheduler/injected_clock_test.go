@@ -92,8 +92,8 @@ func (pollingClock) PollCoarse() bool { return true }
 // ScheduleCoarseNode, not an early run on injected clocks. A third
 // Scheduler, on an injected PollingClock, times coarse tasks as the
 // SystemClock one does. (Not always at the same tick: now and then a push
-// wakes the wheel at once, see batchWake, and it then counts d from the
-// call.)
+// wakes the SystemClock's wheel at once, see batchWake, which then counts
+// d from the call. A PollingClock's wheel skips those wake-ups.)
 func TestCoarseSystemVersusInjected(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sys := newSystem(t)

@@ -68,6 +68,9 @@ func (s *Scheduler) pushNode(n *node) {
 // write. Fresh nodes start at staggered generations (newChain), so a burst
 // of them triggers wake-ups too.
 func (s *Scheduler) batchWake(n *node, gen uint64) bool {
+	if s.noBatch {
+		return false // a simulation's PollingClock: see noBatch
+	}
 	if n.owned {
 		// A TimerNode is used once, so its generation paces nothing: roll a die.
 		gen = rand.Uint64()

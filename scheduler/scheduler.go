@@ -123,11 +123,15 @@ type Scheduler struct {
 	system bool // clock is SystemClock: read elapsed time with time.Since
 	// poll: the wheel may poll for coarse nodes (see step). True on
 	// SystemClock and on a PollingClock that asks for it.
-	poll  bool
-	start time.Time
-	tick  time.Duration
-	wake  chan struct{} // capacity 1: a pending wake-up is never lost, extra ones coalesce
-	done  chan struct{} // closed by Close
+	poll bool
+	// noBatch: a PollingClock other than SystemClock, whose wheel must take
+	// nodes only at instants its driver can reproduce: no batch wake-ups
+	// (see batchWake), which would take coarse nodes at random pushes.
+	noBatch bool
+	start   time.Time
+	tick    time.Duration
+	wake    chan struct{} // capacity 1: a pending wake-up is never lost, extra ones coalesce
+	done    chan struct{} // closed by Close
 	// runOnClose is set by Shutdown before done is closed: the wheel
 	// goroutine then runs what is pending instead of dropping it.
 	runOnClose atomic.Bool
@@ -178,14 +182,15 @@ func newScheduler(opts ...Option) (*Scheduler, error) {
 		poll = pc.PollCoarse()
 	}
 	s := &Scheduler{
-		clock:  cfg.clock,
-		system: system,
-		poll:   poll,
-		start:  cfg.clock.Now(),
-		tick:   cfg.tick,
-		wake:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
-		exited: make(chan struct{}),
+		clock:   cfg.clock,
+		system:  system,
+		poll:    poll,
+		noBatch: poll && !system,
+		start:   cfg.clock.Now(),
+		tick:    cfg.tick,
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		exited:  make(chan struct{}),
 	}
 	s.target.Store(noTarget)
 	s.w.stoppedDue = noTarget
