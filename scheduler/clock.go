@@ -26,6 +26,26 @@ type Timer interface {
 	Reset(d time.Duration) bool
 }
 
+// PollingClock is implemented by a Clock on which the wheel goroutine may
+// poll for coarse timers (see ScheduleCoarseNode) as it does on
+// SystemClock, when PollCoarse returns true. A polling wheel counts a
+// coarse task's delay from the tick at which it takes the task, so the
+// task's run time depends on when the wheel goroutine runs: only a clock
+// whose driver lets every goroutine finish its work before it moves time
+// (as a testing/synctest bubble does) gives reproducible results. A
+// simulation driven that way implements PollingClock to time coarse tasks
+// exactly as production does. So that a run is reproducible, the wheel on
+// such a clock also skips the wake-ups that the system clock's wheel takes
+// at about one push in 256 (which take the mailbox at a random instant).
+// FakeClock does not poll: a test's Advance would otherwise race with the
+// wheel goroutine.
+type PollingClock interface {
+	Clock
+	// PollCoarse reports whether the wheel may poll on this clock. It is
+	// called once, by New.
+	PollCoarse() bool
+}
+
 // SystemClock returns the Clock backed by the time package (and so, inside
 // a testing/synctest bubble, by the bubble's fake time).
 func SystemClock() Clock { return systemClock{} }

@@ -94,10 +94,18 @@
 // clock read made after it takes the node from the mailbox, at most about
 // one tick after the call, so a coarse task never runs early and runs at
 // most about two ticks late. The wheel polls only while coarse nodes
-// arrive, and stops a tick after the last one. When it does not poll,
-// it computes the deadline as Schedule does. If the wheel stops polling while a call site
-// pushes, the call site sees it (the wheel stores the flag, then reads the
-// mailbox; the call site pushes, then reads the flag) and wakes it.
+// arrive, and stops a tick after the last one. When it does not poll, the
+// call site computes the deadline as Schedule does. If the wheel stops
+// polling while a call site pushes, the call site sees it (the wheel stores
+// the flag, then reads the mailbox; the call site pushes, then reads the
+// flag) and wakes it.
+//
+// The wheel polls only on SystemClock, or on a PollingClock that asks for
+// it. On other clocks (a FakeClock, say) when the wheel takes a node
+// depends on goroutine scheduling, which must not move a deadline, so a
+// coarse task runs exactly when Schedule's would: at the first tick
+// boundary at or after the call plus its delay. On SystemClock it runs then
+// or up to one tick later. Neither runs early.
 //
 // ScheduleCoarseNode also skips the pools: its node is a TimerNode that the
 // caller embeds in a struct it allocates anyway, fresh in the caller's

@@ -68,6 +68,9 @@ func (s *Scheduler) pushNode(n *node) {
 // write. Fresh nodes start at staggered generations (newChain), so a burst
 // of them triggers wake-ups too.
 func (s *Scheduler) batchWake(n *node, gen uint64) bool {
+	if s.noBatch {
+		return false // a simulation's PollingClock: see noBatch
+	}
 	if n.owned {
 		// A TimerNode is used once, so its generation paces nothing: roll a die.
 		gen = rand.Uint64()
@@ -134,9 +137,9 @@ func (s *Scheduler) drain() (coarse bool) {
 // (see scheduleCoarse), which only a wheel that looks at the mailbox every
 // tick can time correctly. The first turn a whole tick after the last such
 // node stops polling, so an idle wheel still sleeps until its next
-// deadline. Only the system clock polls: under a FakeClock, when the wheel
-// takes a node depends on goroutine scheduling, and a test's Advance must
-// not.
+// deadline. Only the system clock (and a PollingClock that asks for it)
+// polls: under a FakeClock, when the wheel takes a node depends on
+// goroutine scheduling, and a test's Advance must not.
 func (s *Scheduler) step() int64 {
 	s.target.Store(0)
 	coarse := s.drain()
@@ -147,7 +150,7 @@ func (s *Scheduler) step() int64 {
 	// Stop polling only after a whole tick without coarse nodes: a turn
 	// that finds the mailbox empty because the last one just emptied it
 	// says nothing about the traffic.
-	poll := s.system && s.w.now-s.coarseAt <= 1
+	poll := s.poll && s.w.now-s.coarseAt <= 1
 	next := s.w.wakeAt()
 	if poll {
 		next = min(next, s.w.now+1)
@@ -166,7 +169,7 @@ func (s *Scheduler) step() int64 {
 	if s.head.Load() != nil {
 		coarse := s.drain()
 		at := s.w.wakeAt()
-		if coarse && s.system {
+		if coarse && s.poll {
 			s.coarseAt = s.w.now
 			at = min(at, s.w.now+1)
 			s.polling.Store(true)

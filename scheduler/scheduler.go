@@ -121,10 +121,17 @@ type Scheduler struct {
 	// Set by New, read-only afterwards.
 	clock  Clock
 	system bool // clock is SystemClock: read elapsed time with time.Since
-	start  time.Time
-	tick   time.Duration
-	wake   chan struct{} // capacity 1: a pending wake-up is never lost, extra ones coalesce
-	done   chan struct{} // closed by Close
+	// poll: the wheel may poll for coarse nodes (see step). True on
+	// SystemClock and on a PollingClock that asks for it.
+	poll bool
+	// noBatch: a PollingClock other than SystemClock, whose wheel must take
+	// nodes only at instants its driver can reproduce: no batch wake-ups
+	// (see batchWake), which would take coarse nodes at random pushes.
+	noBatch bool
+	start   time.Time
+	tick    time.Duration
+	wake    chan struct{} // capacity 1: a pending wake-up is never lost, extra ones coalesce
+	done    chan struct{} // closed by Close
 	// runOnClose is set by Shutdown before done is closed: the wheel
 	// goroutine then runs what is pending instead of dropping it.
 	runOnClose atomic.Bool
@@ -170,14 +177,20 @@ func newScheduler(opts ...Option) (*Scheduler, error) {
 		}
 	}
 	_, system := cfg.clock.(systemClock)
+	poll := system
+	if pc, ok := cfg.clock.(PollingClock); ok && !system {
+		poll = pc.PollCoarse()
+	}
 	s := &Scheduler{
-		clock:  cfg.clock,
-		system: system,
-		start:  cfg.clock.Now(),
-		tick:   cfg.tick,
-		wake:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
-		exited: make(chan struct{}),
+		clock:   cfg.clock,
+		system:  system,
+		poll:    poll,
+		noBatch: poll && !system,
+		start:   cfg.clock.Now(),
+		tick:    cfg.tick,
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		exited:  make(chan struct{}),
 	}
 	s.target.Store(noTarget)
 	s.w.stoppedDue = noTarget
@@ -244,7 +257,12 @@ func (s *Scheduler) tryScheduleCoarse(d time.Duration, t Task) (Handle, error) {
 // exchange, while the Scheduler is busy with coarse timers (one was
 // scheduled within about the last tick) it does not read the clock, the
 // largest part of Schedule's cost, and the node (see TimerNode) costs no
-// allocation and no trip through the shared pools. Stop the task
+// allocation and no trip through the shared pools. Only a Scheduler on
+// SystemClock (or a PollingClock that asks for it) skips the clock read:
+// on any other Clock (WithClock) the
+// deadline is computed at the call, as Schedule computes it, so t runs at
+// the first tick boundary at or after the call plus d, which is the same
+// instant as on SystemClock or up to one tick earlier. Stop the task
 // with o.Stop or the returned Handle. It panics if o was scheduled before.
 // After Close, or for a nil t, it returns the zero Handle, leaves o
 // unscheduled and t never runs. A call racing with Close may leave o
@@ -265,8 +283,9 @@ func (s *Scheduler) ScheduleCoarseNode(o *TimerNode, d time.Duration, t Task) Ha
 // has elapsed. While the wheel goroutine polls (it looks at the mailbox at
 // every tick), the node goes in relative: it carries d, and the wheel
 // counts d from when it takes the node, which is after this call and at
-// most about a tick later. Otherwise the deadline is computed here, from
-// the clock, as Schedule does.
+// most about a tick later. Otherwise (always, on a clock that does not
+// poll: see step) the deadline is computed here, from the clock, as
+// Schedule does.
 func (s *Scheduler) scheduleCoarse(n *node, gen uint64, d time.Duration, t Task) Handle {
 	n.coarse = true
 	if s.polling.Load() {

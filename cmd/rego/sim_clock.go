@@ -69,6 +69,11 @@ func (c *simClock) Now() time.Time {
 	return c.now
 }
 
+// PollCoarse lets the timer wheel poll for coarse timers (hedge triggers) as
+// it does on the system clock: the settle loop lets it take them before time
+// moves, so they fire when they would in production.
+func (c *simClock) PollCoarse() bool { return true }
+
 // NewTimer returns a timer that fires when virtual time reaches now+d.
 func (c *simClock) NewTimer(d time.Duration) scheduler.Timer {
 	c.activity.Add(1)
