@@ -213,16 +213,14 @@ func replayLive(t *testing.T, tr *trace, c candidate, concurrency int, seed uint
 // tests the settle loop's heuristic against the exact answer, with none of a
 // live run's machine noise.
 //
-// One difference is the engine's, not the driver's: on the system clock the
-// timer wheel polls while hedges arrive and counts a round's first hedge
-// delay from its next tick, while on an injected clock (the simulation's) it
-// counts from the call. A delay of whole ticks fires at the same time either
-// way; a learned delay such as 9.7ms fires up to one tick (1ms) earlier in
-// the simulation, so where latencies are dense around the delay the
-// simulation hedges more than the engine in production would. tolerance
-// says how far each candidate may be apart: 1% where the difference cannot
-// arise, 35% for a percentile trigger inside the 1-10ms bulk (measured: 2.9%
-// simulated, 2.2% in the bubble).
+// The simulation's clock implements scheduler.PollingClock, so the timer
+// wheel times a round's first hedge as it does on the system clock: from its
+// next tick. The two still differ by a hedge or two in 3000 calls, because
+// the bubble's engine runs its goroutines in whatever order the runtime
+// picks: tolerance says how far each candidate may be apart, 5% for hedging
+// candidates (measured: p99.9 identical, extra load within 2%) and 2% for the
+// retry candidate, whose p99.9 differs by a fraction of a percent from run to
+// run.
 func TestSimMatchesSynctest(t *testing.T) {
 	const calls, concurrency, seed = 3000, 16, 1
 	tr := smallTrace(t, calls)
@@ -233,16 +231,16 @@ func TestSimMatchesSynctest(t *testing.T) {
 		scale     time.Duration // multiplies the trace's latencies; 0 = 1
 	}{
 		{candidate{name: "hedge 9ms x2", budgets: true, policy: policy.Policy{Retry: one,
-			Hedge: policy.Hedge{MaxHedges: 2, Delay: 9 * time.Millisecond}}}, 0.01, 0},
+			Hedge: policy.Hedge{MaxHedges: 2, Delay: 9 * time.Millisecond}}}, 0.05, 0},
 		{candidate{name: "retry, 50ms attempt timeout", policy: policy.Policy{Retry: policy.Retry{MaxAttempts: 3,
-			InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, AttemptTimeout: 50 * time.Millisecond}}}, 0.01, 0},
+			InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, AttemptTimeout: 50 * time.Millisecond}}}, 0.02, 0},
 		{candidate{name: "hedge p95 x1", budgets: true, policy: policy.Policy{Retry: one,
-			Hedge: policy.Hedge{MaxHedges: 1, Percentile: 95, Delay: 10 * time.Millisecond}}}, 0.35, 0},
+			Hedge: policy.Hedge{MaxHedges: 1, Percentile: 95, Delay: 10 * time.Millisecond}}}, 0.05, 0},
 		// What TestSimMatchesLive's grid recommends: a learned delay near the
-		// top of the bulk, where the two clocks agree.
+		// top of the bulk.
 		{candidate{name: "hedge p99 x2, 4x slower trace", budgets: true, policy: policy.Policy{
 			Retry: policy.Retry{MaxAttempts: 3, InitialBackoff: 22 * time.Millisecond, MaxBackoff: 440 * time.Millisecond},
-			Hedge: policy.Hedge{MaxHedges: 2, Percentile: 99, Delay: 600 * time.Millisecond}}}, 0.1, 4},
+			Hedge: policy.Hedge{MaxHedges: 2, Percentile: 99, Delay: 600 * time.Millisecond}}}, 0.05, 4},
 	} {
 		c := tt.c
 		tr := tr
