@@ -156,54 +156,23 @@ func replayLive(t *testing.T, tr *trace, c candidate, concurrency int, seed uint
 	}
 	defer exec.Close()
 
-	n := len(tr.samples)
-	res := simResult{cand: c, calls: n, lat: make([]time.Duration, n)}
-	var next, attempts, failed atomic.Int64
 	var running sync.WaitGroup // attempts, hedge losers included
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				start := time.Now()
-				err := exec.Do(context.Background(), simKey, func(ctx context.Context) error {
-					running.Add(1)
-					defer running.Done()
-					attempts.Add(1)
-					a := 0
-					if info, ok := rego.AttemptFromContext(ctx); ok {
-						a = info.Index
-					}
-					req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-					if err != nil {
-						return rego.Permanent(err)
-					}
-					req.Header.Set(demoRequestHeader, strconv.Itoa(i)+"/"+strconv.Itoa(a))
-					resp, err := client.Do(req)
-					if err != nil {
-						return err
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					return checkStatus(resp.StatusCode, resp.Status)
-				})
-				res.lat[i] = time.Since(start)
-				if err != nil {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	running.Wait()
-	res.attempts, res.errors = int(attempts.Load()), int(failed.Load())
-	slices.Sort(res.lat)
-	res.p50, res.p99, res.p999 = quantile(res.lat, 50), quantile(res.lat, 99), quantile(res.lat, 99.9)
-	res.max = res.lat[n-1]
-	return res
+	return replayCalls(exec, c, len(tr.samples), concurrency, running.Wait, func(ctx context.Context, i, a int) error {
+		running.Add(1)
+		defer running.Done()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return rego.Permanent(err)
+		}
+		req.Header.Set(demoRequestHeader, strconv.Itoa(i)+"/"+strconv.Itoa(a))
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return checkStatus(resp.StatusCode, resp.Status)
+	})
 }
 
 // TestSimMatchesSynctest checks the virtual-time driver against the Go
@@ -276,9 +245,33 @@ func replayBubble(t *testing.T, tr *trace, c candidate, concurrency int, seed ui
 		t.Fatal(err)
 	}
 	defer exec.Close()
-	n := len(tr.samples)
+	// Hedges that lost return on their cancelled context: synctest.Wait
+	// waits for them.
+	return replayCalls(exec, c, len(tr.samples), concurrency, synctest.Wait, func(ctx context.Context, i, a int) error {
+		s := tr.attempt(seed, i, a)
+		timer := time.NewTimer(s.lat)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if s.out != outcomeOK {
+			return errSimFailed
+		}
+		return nil
+	})
+}
+
+// replayCalls runs calls 0..n-1 through exec under simKey, concurrency at a
+// time; every attempt of call i runs attempt(ctx, i, a), a being the
+// attempt's index. Once every call has returned it runs settle, which waits
+// for the hedges that lost (a hedge's goroutine may start its attempt after
+// its call returned), and then returns the calls' latencies and quantiles,
+// the attempts started and the calls that failed.
+func replayCalls(exec *rego.Executor, c candidate, n, concurrency int, settle func(), attempt func(ctx context.Context, i, a int) error) simResult {
 	res := simResult{cand: c, calls: n, lat: make([]time.Duration, n)}
-	var next, attempts atomic.Int64
+	var next, attempts, failed atomic.Int64
 	var wg sync.WaitGroup
 	for range concurrency {
 		wg.Go(func() {
@@ -294,29 +287,18 @@ func replayBubble(t *testing.T, tr *trace, c candidate, concurrency int, seed ui
 					if info, ok := rego.AttemptFromContext(ctx); ok {
 						a = info.Index
 					}
-					s := tr.attempt(seed, i, a)
-					timer := time.NewTimer(s.lat)
-					defer timer.Stop()
-					select {
-					case <-timer.C:
-					case <-ctx.Done():
-						return ctx.Err()
-					}
-					if s.out != outcomeOK {
-						return errSimFailed
-					}
-					return nil
+					return attempt(ctx, i, a)
 				})
 				res.lat[i] = time.Since(start)
 				if err != nil {
-					res.errors++ // only counted, not compared
+					failed.Add(1)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	synctest.Wait() // hedges that lost return on their cancelled context
-	res.attempts = int(attempts.Load())
+	settle()
+	res.attempts, res.errors = int(attempts.Load()), int(failed.Load())
 	slices.Sort(res.lat)
 	res.p50, res.p99, res.p999 = quantile(res.lat, 50), quantile(res.lat, 99), quantile(res.lat, 99.9)
 	res.max = res.lat[n-1]
